@@ -1,0 +1,66 @@
+// Config: every setting of respite, with its default. Loaded from TOML (config_loader.h),
+// overridden by flags and the environment. Plain data; no dependency on libuv or RESP.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+namespace respite::config {
+
+// Where respite connects: parsed from redis://[user:password@]host:port[/db] or
+// unix:/path/to/socket[?db=N] (also unix:///path and redis+unix / redis-socket forms).
+struct UpstreamAddress {
+  bool is_unix = false;       // true: `path` is a unix socket; false: host:port
+  std::string host = "127.0.0.1";  // hostname or IP literal (brackets stripped for IPv6)
+  uint16_t port = 6379;       // TCP port
+  std::string path;           // unix socket path
+  std::string username;       // ACL user ("" = default user / password-only AUTH)
+  std::string password;       // "" = no AUTH
+  int db = 0;                 // database selected after connecting (SELECT when != 0)
+};
+
+struct ServerConfig {
+  std::string listen = "127.0.0.1:6380";  // TCP listen address host:port ("" disables TCP)
+  std::string unix_socket;                // unix socket path ("" disables)
+  int unix_socket_mode = 0660;            // permissions of the unix socket file
+  int tcp_backlog = 511;                  // listen(2) backlog
+  size_t max_clients = 10000;             // accepted connections beyond this get an error and are closed
+  int tcp_keepalive_s = 300;              // TCP keepalive on client sockets (0 = off)
+};
+
+struct ClientConfig {
+  size_t max_bulk_len = 512u * 1024 * 1024;        // longest argument (Redis proto-max-bulk-len)
+  size_t max_args = 1024u * 1024;                  // most arguments in one request
+  size_t max_inline_len = 64u * 1024;              // longest inline command line
+  size_t query_buffer_limit = 1024u * 1024 * 1024; // most unparsed bytes buffered for one client
+  size_t output_buffer_limit = 256u * 1024 * 1024; // most unsent reply bytes before the client is closed
+  size_t output_high_water = 4u * 1024 * 1024;     // stop reading a client whose unsent replies pass this
+  size_t max_pending = 1024;                       // stop reading a client with this many unanswered requests
+  int idle_timeout_s = 0;                          // close clients idle this long (0 = never)
+};
+
+struct UpstreamConfig {
+  std::string url = "redis://127.0.0.1:6379";  // the Redis server (also RESPITE_UPSTREAM_URL)
+  UpstreamAddress address;                     // parsed from url (filled by the loader)
+  std::string password_file;                   // file whose first line is the upstream password
+  size_t pool_size = 2;                        // multiplexed connections to Redis
+  int connect_timeout_ms = 2000;               // TCP connect + handshake deadline
+  int command_timeout_ms = 5000;               // oldest in-flight request older than this drops the connection (0 = off)
+  int reconnect_min_ms = 50;                   // first reconnect delay (then doubled, with jitter)
+  int reconnect_max_ms = 5000;                 // reconnect delay cap
+  size_t max_inflight = 65536;                 // requests in flight on one connection; beyond: error reply
+};
+
+struct LogConfig {
+  std::string level = "info";  // trace, debug, info, warn, error, critical, off
+};
+
+struct Config {
+  ServerConfig server;
+  ClientConfig client;
+  UpstreamConfig upstream;
+  LogConfig log;
+};
+
+}  // namespace respite::config

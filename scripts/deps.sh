@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Installs what respite needs to build, test and benchmark on Debian 12, with apt-get,
+# only when something is missing. Safe to run repeatedly.
+set -euo pipefail
+
+PACKAGES=(
+  build-essential cmake pkg-config
+  libuv1-dev libhiredis-dev libxxhash-dev libspdlog-dev libtomlplusplus-dev libgtest-dev
+  redis-server redis-tools
+  clang libclang-rt-14-dev
+  python3 python3-redis
+  nutcracker
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]} == 0)); then
+  exit 0
+fi
+echo "deps: installing ${missing[*]}" >&2
+SUDO=""
+if [[ $(id -u) -ne 0 ]]; then SUDO="sudo"; fi
+export DEBIAN_FRONTEND=noninteractive
+if ! $SUDO apt-get install -y --no-install-recommends "${missing[@]}"; then
+  $SUDO apt-get update
+  $SUDO apt-get install -y --no-install-recommends "${missing[@]}"
+fi
+# Debian starts redis-server as a service when it can; respite's scripts and tests start
+# their own on other ports, so that one is left alone.

@@ -1,0 +1,119 @@
+// respite's entry point: reads the command line and configuration, wires the modules
+// together (loop, upstream pool, server) and runs until SIGTERM/SIGINT, then drains.
+#include <uv.h>
+
+#include <csignal>
+#include <cstdio>
+#include <string>
+
+#include "config/cli.h"
+#include "config/config_loader.h"
+#include "config/upstream_url.h"
+#include "core/errors.h"
+#include "net/loop.h"
+#include "obs/log.h"
+#include "proxy/server.h"
+#include "upstream/upstream_pool.h"
+
+#ifndef RESPITE_VERSION
+#define RESPITE_VERSION "dev"
+#endif
+
+namespace {
+
+using namespace respite;
+
+constexpr uint64_t kDrainDeadlineMs = 5000;  // longest wait for in-flight replies on shutdown
+
+int run(const config::Config& cfg) {
+  uv_signal_t sigterm, sigint;  // declared before the loop: they must outlive it
+  net::Loop loop;
+  upstream::UpstreamPool pool(loop, cfg.upstream);
+  proxy::Server server(loop, cfg, pool);
+
+  std::string error;
+  if (!server.start(error)) {
+    obs::error("{}", error);
+    return 1;
+  }
+  obs::info("respite {} forwarding to {} with {} pooled connection(s)", RESPITE_VERSION,
+            config::redact_url(cfg.upstream.address), cfg.upstream.pool_size);
+  pool.start();
+
+  // Signals: first SIGTERM/SIGINT drains; a second one exits at once.
+  struct SignalCtx {
+    proxy::Server* server;
+    upstream::UpstreamPool* pool;
+    net::Loop* loop;
+    uv_signal_t* handles[2];
+    bool draining = false;
+  } ctx{&server, &pool, &loop, {&sigterm, &sigint}};
+  auto on_signal = [](uv_signal_t* h, int signum) {
+    auto* c = static_cast<SignalCtx*>(h->data);
+    if (c->draining) {
+      obs::warn("second signal {}: exiting without waiting", signum);
+      c->loop->stop();
+      return;
+    }
+    c->draining = true;
+    obs::info("signal {}: draining ({} client(s), {} request(s) in flight)", signum, c->server->client_count(),
+              c->pool->inflight());
+    c->server->drain(kDrainDeadlineMs, [c] {
+      c->pool->shutdown(errors::kShuttingDown);
+      obs::info("drained; exiting");
+      c->loop->stop();
+    });
+  };
+  for (uv_signal_t* s : {&sigterm, &sigint}) {
+    uv_signal_init(loop.raw(), s);
+    s->data = &ctx;
+  }
+  uv_signal_start(&sigterm, on_signal, SIGTERM);
+  uv_signal_start(&sigint, on_signal, SIGINT);
+
+  loop.run();
+  // Whatever is still open (after a second signal) is closed, and the loop runs once
+  // more so every close callback completes while the objects they refer to exist.
+  for (uv_signal_t* s : {&sigterm, &sigint}) {
+    if (!uv_is_closing(reinterpret_cast<uv_handle_t*>(s))) uv_close(reinterpret_cast<uv_handle_t*>(s), nullptr);
+  }
+  server.close_all();
+  pool.shutdown(errors::kShuttingDown);
+  loop.run();
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::signal(SIGPIPE, SIG_IGN);
+  config::CliOptions cli;
+  std::string error;
+  if (!config::parse_cli(argc, argv, cli, error)) {
+    std::fprintf(stderr, "respite: %s\n(see respite --help)\n", error.c_str());
+    return 2;
+  }
+  if (cli.help) {
+    std::fputs(config::usage_text().c_str(), stdout);
+    return 0;
+  }
+  if (cli.version) {
+    std::printf("respite %s\n", RESPITE_VERSION);
+    return 0;
+  }
+  config::Config cfg;
+  if (!config::load_config(cli, config::Environment{}, cfg, error)) {
+    std::fprintf(stderr, "respite: invalid configuration: %s\n", error.c_str());
+    return 2;
+  }
+  if (cli.check_config) {
+    std::fputs(config::dump_config(cfg).c_str(), stdout);
+    std::fprintf(stderr, "respite: configuration OK\n");
+    return 0;
+  }
+  if (!obs::init_logging(cfg.log.level)) {
+    std::fprintf(stderr, "respite: invalid log level '%s'\n", cfg.log.level.c_str());
+    return 2;
+  }
+  return run(cfg);
+}

@@ -1,0 +1,52 @@
+#include "core/errors.h"
+
+#include <algorithm>
+#include <cctype>
+#include <initializer_list>
+
+namespace respite::errors {
+namespace {
+
+// Command names are echoed lowercased and cut short, and never with control bytes, so
+// an error line cannot be broken by what the client sent.
+std::string printable_name(std::string_view name) {
+  std::string out;
+  for (char c : name.substr(0, 64)) {
+    unsigned char u = static_cast<unsigned char>(c);
+    out.push_back(std::isprint(u) && c != '\'' ? static_cast<char>(std::tolower(u)) : '?');
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string protocol_error(std::string_view detail) {
+  std::string s = "-ERR ";
+  s.append(detail);
+  s.append("\r\n");
+  return s;
+}
+
+// Concatenation by append (GCC 12 warns falsely about operator+ chains under -O2).
+std::string concat(std::initializer_list<std::string_view> parts) {
+  std::string out;
+  for (auto p : parts) out.append(p);
+  return out;
+}
+
+std::string needs_dedicated_connection(std::string_view command) {
+  return concat({"-ERR '", printable_name(command),
+                 "' needs a dedicated upstream connection, which this respite version does not support yet\r\n"});
+}
+
+std::string not_allowed_on_shared_connection(std::string_view command, std::string_view why) {
+  return concat({"-ERR '", printable_name(command), "' is not supported through respite: ", why, "\r\n"});
+}
+
+std::string wrong_arity(std::string_view command) {
+  return concat({"-ERR wrong number of arguments for '", printable_name(command), "' command\r\n"});
+}
+
+std::string_view noproto() { return "-NOPROTO sorry, this protocol version is not supported\r\n"; }
+
+}  // namespace respite::errors

@@ -1,0 +1,50 @@
+// Loop: owns the libuv event loop and the end-of-iteration write batching.
+//
+// Streams that gained output during an iteration register themselves with
+// defer_flush(); the loop flushes all of them once, after every socket callback of the
+// iteration has run (uv_check), so many replies to one client, or many clients'
+// requests to one upstream connection, leave in one write system call.
+#pragma once
+
+#include <uv.h>
+
+#include <cstdint>
+#include <vector>
+
+namespace respite::net {
+
+class Stream;
+
+class Loop {
+ public:
+  Loop();
+  ~Loop();
+  Loop(const Loop&) = delete;
+  Loop& operator=(const Loop&) = delete;
+
+  uv_loop_t* raw() { return &loop_; }
+  // Runs until stop() or until no handles are left.
+  int run();
+  void stop();
+  // Milliseconds of the loop's cached clock.
+  uint64_t now_ms() const { return uv_now(&loop_); }
+
+  // Registers `s` to be flushed at the end of this iteration (idempotent).
+  void defer_flush(Stream* s);
+  // Forgets `s` (it is closing).
+  void forget(Stream* s);
+
+ private:
+  static void on_check(uv_check_t* h);
+  static void on_idle(uv_idle_t* h);
+  void flush_all();
+
+  uv_loop_t loop_;              // the libuv loop (not the default loop: tests may run several)
+  uv_check_t check_;            // runs flush_all after the poll phase
+  uv_idle_t idle_;              // active while streams wait, so poll does not block first
+  bool idle_active_ = false;    // whether idle_ is started
+  std::vector<Stream*> dirty_;  // streams with unflushed output, in registration order
+  std::vector<Stream*> flushing_;  // scratch swapped with dirty_ during flush_all
+};
+
+}  // namespace respite::net

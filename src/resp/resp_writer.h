@@ -1,0 +1,20 @@
+// RESP encoding helpers for the few messages respite composes itself (upstream
+// handshake commands, re-encoded inline requests, local replies). Forwarded traffic is
+// never re-encoded.
+#pragma once
+
+#include <initializer_list>
+#include <span>
+#include <string_view>
+
+#include "buf/buffer.h"
+
+namespace respite::resp {
+
+// Appends "*<n>\r\n" then "$<len>\r\n<arg>\r\n" per argument.
+void write_command(buf::Buffer& out, std::span<const std::string_view> args);
+void write_command(buf::Buffer& out, std::initializer_list<std::string_view> args);
+void write_bulk(buf::Buffer& out, std::string_view s);
+void write_integer(buf::Buffer& out, long long v);
+
+}  // namespace respite::resp

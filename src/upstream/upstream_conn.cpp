@@ -1,0 +1,260 @@
+#include "upstream/upstream_conn.h"
+
+#include <algorithm>
+#include <random>
+
+#include "config/upstream_url.h"
+#include "core/errors.h"
+#include "net/loop.h"
+#include "obs/log.h"
+#include "resp/resp_writer.h"
+
+namespace respite::upstream {
+namespace {
+
+uint64_t jitter(uint64_t max_ms) {
+  static thread_local std::mt19937_64 rng{std::random_device{}()};
+  if (max_ms <= 1) return max_ms;
+  // "Equal jitter": half fixed, half random, so retries spread out but never collapse to 0.
+  return max_ms / 2 + rng() % (max_ms / 2 + 1);
+}
+
+}  // namespace
+
+UpstreamConn::UpstreamConn(net::Loop& loop, const config::UpstreamConfig& cfg, int index, StateFn on_state)
+    : loop_(loop),
+      cfg_(cfg),
+      index_(index),
+      on_state_(std::move(on_state)),
+      connector_(loop),
+      reconnect_timer_(loop),
+      deadline_timer_(loop) {}
+
+UpstreamConn::~UpstreamConn() {
+  stopping_ = true;
+  connector_.cancel();
+  if (stream_) {
+    stream_->set_handler(nullptr);
+    stream_->close();
+    stream_ = nullptr;
+  }
+}
+
+void UpstreamConn::start() {
+  if (state_ != State::Idle || stopping_ || reconnect_timer_.active()) return;
+  connect();
+}
+
+void UpstreamConn::connect() {
+  state_ = State::Connecting;
+  const auto& a = cfg_.address;
+  auto done = [this](net::Stream* s, int status, const std::string& err) { on_connected(s, status, err); };
+  if (cfg_.connect_timeout_ms > 0) {
+    deadline_timer_.start(static_cast<uint64_t>(cfg_.connect_timeout_ms), 0, [this] {
+      if (state_ == State::Connecting || state_ == State::Handshaking)
+        drop("connect/handshake timed out", errors::kUpstreamUnavailable);
+    });
+  }
+  if (a.is_unix) {
+    connector_.connect_unix(a.path, done);
+  } else {
+    connector_.connect_tcp(a.host, a.port, done);
+  }
+}
+
+void UpstreamConn::on_connected(net::Stream* s, int status, const std::string& error) {
+  if (!s) {
+    drop(error, errors::kUpstreamUnavailable);
+    return;
+  }
+  stream_ = s;
+  stream_->set_handler(this);
+  stream_->set_nodelay(true);
+  framer_.reset();
+  if (int rc = stream_->start_reading(); rc != 0) {
+    drop(std::string("cannot read: ") + uv_strerror(rc), errors::kUpstreamUnavailable);
+    return;
+  }
+  begin_handshake();
+}
+
+void UpstreamConn::begin_handshake() {
+  state_ = State::Handshaking;
+  const auto& a = cfg_.address;
+  auto& out = stream_->output();
+  handshake_left_ = 0;
+  if (!a.password.empty()) {
+    if (a.username.empty()) {
+      resp::write_command(out, {"AUTH", a.password});
+    } else {
+      resp::write_command(out, {"AUTH", a.username, a.password});
+    }
+    ++handshake_left_;
+  }
+  if (a.db != 0) {
+    std::string db = std::to_string(a.db);
+    resp::write_command(out, {"SELECT", db});
+    ++handshake_left_;
+  }
+  std::string name = "respite-pool-" + std::to_string(index_);
+  resp::write_command(out, {"CLIENT", "SETNAME", name});
+  ++handshake_left_;
+  stream_->write_soon();
+}
+
+void UpstreamConn::on_handshake_reply(std::string_view raw) {
+  --handshake_left_;
+  if (!raw.empty() && raw[0] == '-') {
+    std::string msg(raw.substr(1, raw.size() >= 3 ? raw.size() - 3 : 0));
+    drop("handshake refused by Redis: " + msg, errors::kUpstreamUnavailable);
+    return;
+  }
+  if (handshake_left_ == 0) become_ready();
+}
+
+void UpstreamConn::become_ready() {
+  state_ = State::Ready;
+  attempts_ = 0;
+  if (was_ready_) {
+    obs::info("upstream #{} restored ({})", index_, config::redact_url(cfg_.address));
+  } else {
+    obs::info("upstream #{} connected ({})", index_, config::redact_url(cfg_.address));
+  }
+  was_ready_ = true;
+  if (cfg_.command_timeout_ms > 0) {
+    uint64_t every = std::clamp<uint64_t>(static_cast<uint64_t>(cfg_.command_timeout_ms) / 4, 10, 250);
+    deadline_timer_.start(every, every, [this] { check_timeout(); });
+  } else {
+    deadline_timer_.stop();
+  }
+  if (on_state_) on_state_(*this, true);
+}
+
+void UpstreamConn::check_timeout() {
+  if (state_ != State::Ready || queue_.empty()) return;
+  uint64_t age = loop_.now_ms() - queue_.front().sent_ms;
+  if (age > static_cast<uint64_t>(cfg_.command_timeout_ms))
+    drop("command timed out after " + std::to_string(age) + " ms", errors::kUpstreamTimeout);
+}
+
+bool UpstreamConn::accept_request() const { return state_ == State::Ready && queue_.size() < cfg_.max_inflight; }
+
+uint64_t UpstreamConn::push(ReplySink* sink, uint64_t cookie) {
+  queue_.push_back(Pending{sink, cookie, loop_.now_ms()});
+  stream_->write_soon();
+  return head_ticket_ + queue_.size() - 1;
+}
+
+uint64_t UpstreamConn::send_raw(ReplySink* sink, uint64_t cookie, std::string_view raw) {
+  if (!accept_request()) return 0;
+  stream_->output().append(raw);
+  return push(sink, cookie);
+}
+
+uint64_t UpstreamConn::send_args(ReplySink* sink, uint64_t cookie, std::span<const std::string_view> args) {
+  if (!accept_request()) return 0;
+  resp::write_command(stream_->output(), args);
+  return push(sink, cookie);
+}
+
+void UpstreamConn::cancel(uint64_t ticket) {
+  if (ticket < head_ticket_ || ticket >= head_ticket_ + queue_.size()) return;
+  queue_[ticket - head_ticket_].sink = nullptr;
+}
+
+void UpstreamConn::on_readable(net::Stream& s) {
+  auto& in = s.input();
+  // The framer has seen every byte up to in.size() - fresh; feed only the new ones.
+  size_t fresh = in.size() - framed_fed_;
+  framer_.feed(in.data() + framed_fed_, fresh);
+  framed_fed_ = in.size();
+  size_t len = 0;
+  while (true) {
+    auto st = framer_.next(in.view(), len);
+    if (st == resp::ReplyFramer::Status::NeedMore) break;
+    if (st == resp::ReplyFramer::Status::Error) {
+      drop("protocol error from Redis: " + framer_.error(), errors::kUpstreamLost);
+      return;
+    }
+    std::string_view raw(in.data(), len);
+    if (handshake_left_ > 0) {
+      on_handshake_reply(raw);
+      if (state_ == State::Idle) return;  // dropped
+    } else if (queue_.empty()) {
+      drop("unexpected reply from Redis (nothing in flight)", errors::kUpstreamLost);
+      return;
+    } else {
+      Pending p = queue_.front();
+      queue_.pop_front();
+      ++head_ticket_;
+      if (p.sink) p.sink->on_reply(p.cookie, raw);
+    }
+    in.consume(len);
+    framed_fed_ -= len;
+  }
+  // A large reply in progress: read it in big chunks.
+  s.set_read_size_hint(in.size() > 64 * 1024 ? in.size() : 0);
+}
+
+void UpstreamConn::on_read_error(net::Stream& s, int status) {
+  drop(status == UV_EOF ? std::string("Redis closed the connection") : std::string("read error: ") + uv_strerror(status),
+       errors::kUpstreamLost);
+}
+
+void UpstreamConn::on_write_error(net::Stream& s, int status) {
+  drop(std::string("write error: ") + uv_strerror(status), errors::kUpstreamLost);
+}
+
+void UpstreamConn::on_closed(net::Stream& s) {
+  if (&s == stream_) stream_ = nullptr;
+}
+
+void UpstreamConn::drop(std::string_view why, std::string_view error_line) {
+  bool was_ready = state_ == State::Ready;
+  state_ = State::Idle;
+  handshake_left_ = 0;
+  deadline_timer_.stop();
+  connector_.cancel();
+  if (stream_) {
+    stream_->set_handler(nullptr);
+    stream_->close();
+    stream_ = nullptr;
+  }
+  framer_.reset();
+  framed_fed_ = 0;
+  // Fail what was in flight, oldest first, so each client still sees its replies in order.
+  std::deque<Pending> failed;
+  failed.swap(queue_);
+  head_ticket_ += failed.size();
+  if (was_ready) {
+    obs::warn("upstream #{} lost: {} ({} requests in flight failed)", index_, why, failed.size());
+    if (on_state_) on_state_(*this, false);
+  } else if (attempts_ == 0) {
+    obs::warn("upstream #{} cannot connect: {}", index_, why);
+  } else {
+    obs::debug("upstream #{} reconnect attempt {} failed: {}", index_, attempts_, why);
+  }
+  for (const auto& p : failed) {
+    if (p.sink) p.sink->on_failed(p.cookie, error_line);
+  }
+  if (!stopping_) schedule_reconnect();
+}
+
+void UpstreamConn::schedule_reconnect() {
+  uint64_t base = static_cast<uint64_t>(std::max(1, cfg_.reconnect_min_ms));
+  uint64_t cap = static_cast<uint64_t>(std::max(cfg_.reconnect_min_ms, cfg_.reconnect_max_ms));
+  uint64_t delay = base << std::min(attempts_, 20);
+  delay = jitter(std::min(delay, cap));
+  ++attempts_;
+  reconnect_timer_.start(delay, 0, [this] {
+    if (!stopping_ && state_ == State::Idle) connect();
+  });
+}
+
+void UpstreamConn::shutdown(std::string_view error_line) {
+  stopping_ = true;
+  reconnect_timer_.stop();
+  if (state_ != State::Idle || stream_) drop("shutting down", error_line);
+}
+
+}  // namespace respite::upstream

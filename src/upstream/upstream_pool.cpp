@@ -1,0 +1,56 @@
+#include "upstream/upstream_pool.h"
+
+#include "config/upstream_url.h"
+#include "obs/log.h"
+
+namespace respite::upstream {
+
+UpstreamPool::UpstreamPool(net::Loop& loop, const config::UpstreamConfig& cfg) : cfg_(cfg) {
+  for (size_t i = 0; i < cfg.pool_size; ++i) {
+    conns_.push_back(std::make_unique<UpstreamConn>(
+        loop, cfg, static_cast<int>(i), [this](UpstreamConn& c, bool ready) { on_state(c, ready); }));
+  }
+}
+
+void UpstreamPool::start() {
+  for (auto& c : conns_) c->start();
+}
+
+void UpstreamPool::shutdown(std::string_view error_line) {
+  for (auto& c : conns_) c->shutdown(error_line);
+}
+
+UpstreamConn* UpstreamPool::pick(size_t hint) {
+  if (ready_ == 0) return nullptr;
+  size_t n = conns_.size();
+  for (size_t i = 0; i < n; ++i) {
+    UpstreamConn* c = conns_[(hint + i) % n].get();
+    if (c->ready()) return c;
+  }
+  return nullptr;
+}
+
+size_t UpstreamPool::inflight() const {
+  size_t n = 0;
+  for (const auto& c : conns_) n += c->inflight();
+  return n;
+}
+
+void UpstreamPool::on_state(UpstreamConn&, bool ready) {
+  if (ready) {
+    ++ready_;
+    if (announced_down_) {
+      announced_down_ = false;
+      obs::info("upstream available again: {} of {} connections ready", ready_, conns_.size());
+    }
+  } else {
+    --ready_;
+    if (ready_ == 0 && !announced_down_) {
+      announced_down_ = true;
+      obs::warn("upstream unavailable: no connection to {} is ready; clients get errors until one is",
+                config::redact_url(cfg_.address));
+    }
+  }
+}
+
+}  // namespace respite::upstream

@@ -2,6 +2,8 @@
 // together (loop, upstream pool, server) and runs until SIGTERM/SIGINT, then drains.
 #include <uv.h>
 
+#include <sys/resource.h>
+
 #include <csignal>
 #include <cstdio>
 #include <string>
@@ -25,7 +27,23 @@ using namespace respite;
 
 constexpr uint64_t kDrainDeadlineMs = 5000;  // longest wait for in-flight replies on shutdown
 
+// Raises the open-file limit so max_clients connections (plus upstream connections,
+// listeners and a margin) fit, as far as the hard limit allows.
+void raise_fd_limit(const config::Config& cfg) {
+  rlim_t want = static_cast<rlim_t>(cfg.server.max_clients + cfg.upstream.pool_size + 64);
+  rlimit rl{};
+  if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= want) return;
+  rlim_t target = (rl.rlim_max == RLIM_INFINITY || rl.rlim_max >= want) ? want : rl.rlim_max;
+  rlimit next{target, rl.rlim_max};
+  if (setrlimit(RLIMIT_NOFILE, &next) != 0) target = rl.rlim_cur;
+  if (target < want)
+    obs::warn("open-file limit is {} (hard limit {}); server.max_clients={} needs about {}",
+              static_cast<unsigned long long>(target), static_cast<unsigned long long>(rl.rlim_max),
+              cfg.server.max_clients, static_cast<unsigned long long>(want));
+}
+
 int run(const config::Config& cfg) {
+  raise_fd_limit(cfg);
   uv_signal_t sigterm, sigint;  // declared before the loop: they must outlive it
   net::Loop loop;
   upstream::UpstreamPool pool(loop, cfg.upstream);

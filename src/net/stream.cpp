@@ -143,12 +143,16 @@ std::string Stream::peer() const {
     auto* a = reinterpret_cast<sockaddr_in6*>(&ss);
     uv_ip6_name(a, host, sizeof(host));
     port = ntohs(a->sin6_port);
-    return "[" + std::string(host) + "]:" + std::to_string(port);
+    std::string out = "[";
+    out.append(host).append("]:").append(std::to_string(port));
+    return out;
   }
   auto* a = reinterpret_cast<sockaddr_in*>(&ss);
   uv_ip4_name(a, host, sizeof(host));
   port = ntohs(a->sin_port);
-  return std::string(host) + ":" + std::to_string(port);
+  std::string out(host);
+  out.append(":").append(std::to_string(port));
+  return out;
 }
 
 void Stream::set_nodelay(bool on) {

@@ -58,17 +58,27 @@ class RequestFramer {
   const RequestLimits& limits() const { return limits_; }
 
  private:
-  // Implementation state: the position reached inside a partially received multibulk
-  // request, as offsets from the request's first byte.
-  RequestLimits limits_;
-  std::string error_;
-  int state_ = 0;                       // parser state (implementation-defined)
-  size_t pos_ = 0;                      // offset of the next unparsed byte of this request
-  int64_t args_total_ = 0;              // announced argument count (multibulk)
-  int64_t bulk_len_ = -1;               // announced length of the bulk being read
+  // Where the framer is inside the request that starts at the caller's first unconsumed byte.
+  enum class State : uint8_t { Start, Inline, Count, BulkHeader, BulkData, Failed };
+
+  FrameStatus frame_inline(std::string_view in, Request& req, size_t& consumed);
+  FrameStatus frame_multibulk(std::string_view in, Request& req, size_t& consumed);
+  bool split_inline(std::string_view line);  // sdssplitargs rules; false on bad quotes
+  FrameStatus fail(std::string_view message);
+
+  // Implementation state: the position reached inside a partially received request, as
+  // offsets from the request's first byte (the caller may move its buffer between calls).
+  RequestLimits limits_;                    // limits checked before anything is buffered
+  std::string error_;                       // message of the last Error ("Protocol error: ...")
+  State state_ = State::Start;              // parser state for the current request
+  size_t pos_ = 0;                          // offset of the next unparsed byte of this request
+  size_t scan_ = 0;                         // offset up to which the current line was searched
+  size_t seen_ = 0;                         // input size at the last NeedMore (misuse guard)
+  uint64_t args_total_ = 0;                 // announced argument count (multibulk)
+  uint64_t bulk_len_ = 0;                   // announced length of the bulk being read
   std::vector<std::pair<size_t, size_t>> arg_offsets_;  // (offset, length) of parsed args
-  std::vector<std::string> inline_args_;  // unquoted inline arguments (scratch)
-  size_t need_hint_ = 0;
+  std::string inline_buf_;                  // unquoted inline arguments, back to back (scratch)
+  size_t need_hint_ = 0;                    // bytes still missing for the current bulk + CRLF
 };
 
 }  // namespace respite::resp

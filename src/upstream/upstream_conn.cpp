@@ -226,14 +226,16 @@ void UpstreamConn::drop(std::string_view why, std::string_view error_line) {
   std::deque<Pending> failed;
   failed.swap(queue_);
   head_ticket_ += failed.size();
-  if (was_ready) {
+  if (stopping_) {
+    obs::debug("upstream #{} closed: {} ({} requests in flight failed)", index_, why, failed.size());
+  } else if (was_ready) {
     obs::warn("upstream #{} lost: {} ({} requests in flight failed)", index_, why, failed.size());
-    if (on_state_) on_state_(*this, false);
   } else if (attempts_ == 0) {
     obs::warn("upstream #{} cannot connect: {}", index_, why);
   } else {
     obs::debug("upstream #{} reconnect attempt {} failed: {}", index_, attempts_, why);
   }
+  if (was_ready && on_state_) on_state_(*this, false);
   for (const auto& p : failed) {
     if (p.sink) p.sink->on_failed(p.cookie, error_line);
   }

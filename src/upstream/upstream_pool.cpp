@@ -17,6 +17,7 @@ void UpstreamPool::start() {
 }
 
 void UpstreamPool::shutdown(std::string_view error_line) {
+  stopping_ = true;
   for (auto& c : conns_) c->shutdown(error_line);
 }
 
@@ -45,7 +46,7 @@ void UpstreamPool::on_state(UpstreamConn&, bool ready) {
     }
   } else {
     --ready_;
-    if (ready_ == 0 && !announced_down_) {
+    if (ready_ == 0 && !announced_down_ && !stopping_) {
       announced_down_ = true;
       obs::warn("upstream unavailable: no connection to {} is ready; clients get errors until one is",
                 config::redact_url(cfg_.address));

@@ -37,6 +37,7 @@ class UpstreamPool {
   std::vector<std::unique_ptr<UpstreamConn>> conns_;   // the shared connections
   size_t ready_ = 0;                                   // how many are ready now
   bool announced_down_ = false;                        // "all down" was logged
+  bool stopping_ = false;                              // shutdown() called
 };
 
 }  // namespace respite::upstream

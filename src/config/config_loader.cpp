@@ -1,0 +1,773 @@
+// Config loading: layers defaults, the TOML file, the environment and the command line
+// into a Config, then validates it (see config_loader.h). This is the only file that
+// includes toml++; every toml++ exception is caught here and turned into an error string.
+#include "config/config_loader.h"
+
+#include <arpa/inet.h>
+#include <sys/un.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cerrno>
+#include <climits>
+#include <cstdio>
+#include <cstring>
+#include <exception>
+#include <limits>
+#include <map>
+#include <optional>
+#include <toml++/toml.h>
+#include <type_traits>
+
+#include "config/upstream_url.h"
+
+namespace respite::config {
+namespace {
+
+// How a setting's value is read from TOML or text.
+enum class Kind {
+  String,  // std::string
+  Int,     // int; TOML integer (range-checked)
+  Count,   // size_t; non-negative TOML integer
+  Bytes,   // size_t; non-negative integer, or a string with a unit ("64mb")
+  Mode,    // int; integer (0o660) or octal string ("0660")
+};
+
+template <Kind K>
+struct KindType;
+template <> struct KindType<Kind::String> { using type = std::string; };
+template <> struct KindType<Kind::Int> { using type = int; };
+template <> struct KindType<Kind::Count> { using type = size_t; };
+template <> struct KindType<Kind::Bytes> { using type = size_t; };
+template <> struct KindType<Kind::Mode> { using type = int; };
+
+// One settable key and where it lives in Config.
+struct Field {
+  std::string_view table;     // TOML table: server, client, upstream, log
+  std::string_view name;      // key inside the table, spelled like the struct field
+  Kind kind;                  // how the value is parsed
+  void* (*member)(Config&);   // address of the field (type matches `kind`, checked at compile time)
+};
+
+// The static_assert keeps each entry's Kind in step with the struct field's C++ type.
+#define RESPITE_FIELD(section, key, kind)                                                     \
+  Field {                                                                                     \
+    #section, #key, kind, [](Config& c) -> void* {                                            \
+      static_assert(std::is_same_v<decltype(c.section.key), typename KindType<kind>::type>); \
+      return &c.section.key;                                                                  \
+    }                                                                                         \
+  }
+
+const Field kFields[] = {
+    RESPITE_FIELD(server, listen, Kind::String),
+    RESPITE_FIELD(server, unix_socket, Kind::String),
+    RESPITE_FIELD(server, unix_socket_mode, Kind::Mode),
+    RESPITE_FIELD(server, tcp_backlog, Kind::Int),
+    RESPITE_FIELD(server, max_clients, Kind::Count),
+    RESPITE_FIELD(server, tcp_keepalive_s, Kind::Int),
+    RESPITE_FIELD(client, max_bulk_len, Kind::Bytes),
+    RESPITE_FIELD(client, max_args, Kind::Count),
+    RESPITE_FIELD(client, max_inline_len, Kind::Bytes),
+    RESPITE_FIELD(client, query_buffer_limit, Kind::Bytes),
+    RESPITE_FIELD(client, output_buffer_limit, Kind::Bytes),
+    RESPITE_FIELD(client, output_high_water, Kind::Bytes),
+    RESPITE_FIELD(client, max_pending, Kind::Count),
+    RESPITE_FIELD(client, idle_timeout_s, Kind::Int),
+    RESPITE_FIELD(upstream, url, Kind::String),
+    RESPITE_FIELD(upstream, password_file, Kind::String),
+    RESPITE_FIELD(upstream, pool_size, Kind::Count),
+    RESPITE_FIELD(upstream, connect_timeout_ms, Kind::Int),
+    RESPITE_FIELD(upstream, command_timeout_ms, Kind::Int),
+    RESPITE_FIELD(upstream, reconnect_min_ms, Kind::Int),
+    RESPITE_FIELD(upstream, reconnect_max_ms, Kind::Int),
+    RESPITE_FIELD(upstream, max_inflight, Kind::Count),
+    RESPITE_FIELD(log, level, Kind::String),
+};
+
+#undef RESPITE_FIELD
+
+constexpr std::string_view kTables[] = {"server", "client", "upstream", "log"};
+constexpr std::string_view kLogLevels[] = {"trace", "debug", "info", "warn", "error", "critical", "off"};
+constexpr size_t kMaxPoolSize = 64;
+constexpr size_t kMaxUnixPath = sizeof(sockaddr_un{}.sun_path) - 1;
+
+std::string full_key(const Field& f) { return std::string(f.table) + "." + std::string(f.name); }
+
+bool is_table_name(std::string_view name) {
+  return std::find(std::begin(kTables), std::end(kTables), name) != std::end(kTables);
+}
+
+const Field* find_field(std::string_view table, std::string_view name) {
+  for (const auto& f : kFields) {
+    if (f.table == table && f.name == name) return &f;
+  }
+  return nullptr;
+}
+
+size_t edit_distance(std::string_view a, std::string_view b) {
+  std::vector<size_t> row(b.size() + 1);
+  for (size_t j = 0; j <= b.size(); ++j) row[j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    size_t diag = row[0];
+    row[0] = i;
+    for (size_t j = 1; j <= b.size(); ++j) {
+      size_t up = row[j];
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diag + (a[i - 1] == b[j - 1] ? 0 : 1)});
+      diag = up;
+    }
+  }
+  return row[b.size()];
+}
+
+// " (did you mean 'client.max_pending'?)" for a near miss, else "".
+std::string suggestion(std::string_view table, std::string_view name) {
+  std::string wanted = std::string(table) + "." + std::string(name);
+  const Field* best = nullptr;
+  size_t best_distance = 3;  // suggest only within two edits...
+  for (const auto& f : kFields) {
+    size_t d = edit_distance(wanted, full_key(f));
+    if (f.name == name) d = 0;  // ...or the right key in the wrong table
+    if (d < best_distance) {
+      best = &f;
+      best_distance = d;
+    }
+  }
+  return best ? " (did you mean '" + full_key(*best) + "'?)" : "";
+}
+
+std::string unknown_key_error(std::string_view table, std::string_view name, const std::string& origin) {
+  std::string key = table.empty() ? std::string(name) : std::string(table) + "." + std::string(name);
+  std::string msg = origin + ": unknown config key '" + key + "'" + suggestion(table, name);
+  if (table.empty() && msg.find("did you mean") == std::string::npos) {
+    msg += " (settings live in the tables [server], [client], [upstream] and [log])";
+  }
+  return msg;
+}
+
+std::string_view toml_type_name(toml::node_type t) {
+  switch (t) {
+    case toml::node_type::string: return "a string";
+    case toml::node_type::integer: return "an integer";
+    case toml::node_type::floating_point: return "a floating-point number";
+    case toml::node_type::boolean: return "a boolean";
+    case toml::node_type::date: return "a date";
+    case toml::node_type::time: return "a time";
+    case toml::node_type::date_time: return "a date-time";
+    case toml::node_type::array: return "an array";
+    case toml::node_type::table: return "a table";
+    case toml::node_type::none: break;
+  }
+  return "nothing";
+}
+
+std::string_view expected_type(Kind kind) {
+  switch (kind) {
+    case Kind::String: return "a string";
+    case Kind::Int: return "an integer";
+    case Kind::Count: return "a non-negative integer";
+    case Kind::Bytes: return "a byte size (an integer, or a string with a unit such as \"64mb\")";
+    case Kind::Mode: return "a file mode (an octal string such as \"0660\", or an integer such as 0o660)";
+  }
+  return "";
+}
+
+// Parses an octal permission string: "0660", "660", "0o660".
+bool parse_octal_mode(std::string_view text, int& out) {
+  if (text.starts_with("0o") || text.starts_with("0O")) text.remove_prefix(2);
+  if (text.empty() || text.size() > 6) return false;
+  int value = 0;
+  for (char c : text) {
+    if (c < '0' || c > '7') return false;
+    value = value * 8 + (c - '0');
+  }
+  out = value;
+  return true;
+}
+
+// Parses a plain decimal integer from --set text or the environment.
+bool parse_int_text(std::string_view text, int64_t& out) {
+  if (text.empty()) return false;
+  bool negative = text.front() == '-';
+  if (negative || text.front() == '+') text.remove_prefix(1);
+  if (text.empty() || text.size() > 18) return false;
+  int64_t value = 0;
+  for (char c : text) {
+    if (c < '0' || c > '9') return false;
+    value = value * 10 + (c - '0');
+  }
+  out = negative ? -value : value;
+  return true;
+}
+
+std::string node_origin(const std::string& path, const toml::node& node) {
+  std::string s = "config file '" + path + "'";
+  const auto& src = node.source();
+  if (src.begin.line > 0) {
+    s += " line " + std::to_string(src.begin.line);
+  }
+  return s;
+}
+
+// Stores one value into its field. `node` is the TOML value (nullptr when the value is
+// plain text from the environment, a flag, or a --set value that is not TOML); `text`
+// is the original text for those (nullptr for file values). Errors name the key and the
+// expected type, never the value of a string setting (it may be a URL with a password).
+bool apply_value(Config& cfg, const Field& field, const toml::node* node, const std::string* text,
+                 const std::string& origin, std::string& error) {
+  const std::string key = full_key(field);
+  auto type_error = [&]() {
+    error = origin + ": config key '" + key + "' expects " + std::string(expected_type(field.kind));
+    if (node) error += ", got " + std::string(toml_type_name(node->type()));
+    return false;
+  };
+  void* target = field.member(cfg);
+
+  switch (field.kind) {
+    case Kind::String: {
+      if (node && node->is_string()) {
+        *static_cast<std::string*>(target) = node->as_string()->get();
+      } else if (text) {
+        // A --set value that happens to parse as a number or boolean is still text here.
+        *static_cast<std::string*>(target) = *text;
+      } else {
+        return type_error();
+      }
+      return true;
+    }
+    case Kind::Int:
+    case Kind::Count: {
+      int64_t value = 0;
+      if (node && node->is_integer()) {
+        value = node->as_integer()->get();
+      } else if (!node && text && parse_int_text(*text, value)) {
+        // plain decimal text
+      } else {
+        return type_error();
+      }
+      if (field.kind == Kind::Int) {
+        if (value < INT_MIN || value > INT_MAX) {
+          error = origin + ": config key '" + key + "' value " + std::to_string(value) + " is out of range";
+          return false;
+        }
+        *static_cast<int*>(target) = static_cast<int>(value);
+      } else {
+        if (value < 0) {
+          error = origin + ": config key '" + key + "' must not be negative (got " + std::to_string(value) + ")";
+          return false;
+        }
+        *static_cast<size_t*>(target) = static_cast<size_t>(value);
+      }
+      return true;
+    }
+    case Kind::Bytes: {
+      if (node && node->is_integer()) {
+        int64_t value = node->as_integer()->get();
+        if (value < 0) {
+          error = origin + ": config key '" + key + "' must not be negative (got " + std::to_string(value) + ")";
+          return false;
+        }
+        *static_cast<size_t*>(target) = static_cast<size_t>(value);
+        return true;
+      }
+      const std::string* s = nullptr;
+      if (node && node->is_string()) {
+        s = &node->as_string()->get();
+      } else if (!node && text) {
+        s = text;
+      } else {
+        return type_error();
+      }
+      std::string size_error;
+      if (!parse_byte_size(*s, *static_cast<size_t*>(target), size_error)) {
+        error = origin + ": config key '" + key + "': " + size_error;
+        return false;
+      }
+      return true;
+    }
+    case Kind::Mode: {
+      int mode = 0;
+      if (node && node->is_integer()) {
+        int64_t value = node->as_integer()->get();
+        if (value < 0 || value > 07777) {
+          error = origin + ": config key '" + key + "' is not a file mode (0..07777)";
+          return false;
+        }
+        mode = static_cast<int>(value);
+      } else {
+        const std::string* s = nullptr;
+        if (node && node->is_string()) {
+          s = &node->as_string()->get();
+        } else if (!node && text) {
+          s = text;
+        } else {
+          return type_error();
+        }
+        if (!parse_octal_mode(*s, mode)) {
+          error = origin + ": config key '" + key + "' value '" + *s +
+                  "' is not an octal file mode (e.g. \"0660\")";
+          return false;
+        }
+      }
+      *static_cast<int*>(target) = mode;
+      return true;
+    }
+  }
+  return type_error();
+}
+
+// State shared by the loading steps.
+struct Loader {
+  Config cfg;                                  // the config being built
+  std::map<std::string, std::string> origins;  // "table.key" -> where its current value came from
+
+  // Message prefix naming a key and, when it was not a default, where it was set.
+  std::string about(std::string_view key) const {
+    std::string s = "config key '" + std::string(key) + "'";
+    if (auto it = origins.find(std::string(key)); it != origins.end()) s += " (from " + it->second + ")";
+    return s;
+  }
+
+  bool set(const Field& field, const toml::node* node, const std::string* text, const std::string& origin,
+           std::string& error) {
+    if (!apply_value(cfg, field, node, text, origin, error)) return false;
+    origins[full_key(field)] = origin;
+    return true;
+  }
+
+  bool set_text(std::string_view table, std::string_view name, const std::string& value,
+                const std::string& origin, std::string& error) {
+    return set(*find_field(table, name), nullptr, &value, origin, error);
+  }
+};
+
+bool read_file(const std::string& path, std::string& content, std::string& error) {
+  std::FILE* f = std::fopen(path.c_str(), "rb");
+  if (!f) {
+    error = std::strerror(errno);
+    return false;
+  }
+  content.clear();
+  char buf[8192];
+  size_t n;
+  while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) content.append(buf, n);
+  bool failed = std::ferror(f) != 0;
+  int saved = errno;
+  std::fclose(f);
+  if (failed) {
+    error = std::strerror(saved);
+    return false;
+  }
+  return true;
+}
+
+bool load_file(Loader& loader, const std::string& path, std::string& error) {
+  std::string content;
+  std::string why;
+  if (!read_file(path, content, why)) {
+    error = "cannot read config file '" + path + "': " + why;
+    return false;
+  }
+  toml::table doc;
+  try {
+    doc = toml::parse(content, path);
+  } catch (const toml::parse_error& e) {
+    const auto& where = e.source().begin;
+    error = "config file '" + path + "' line " + std::to_string(where.line) + ", column " +
+            std::to_string(where.column) + ": " + std::string(e.description());
+    return false;
+  }
+
+  for (auto&& [table_key, table_node] : doc) {
+    std::string_view table = table_key.str();
+    if (!is_table_name(table)) {
+      if (table_node.is_table()) {
+        error = node_origin(path, table_node) + ": unknown config table '[" + std::string(table) +
+                "]' (known tables: [server], [client], [upstream], [log])";
+      } else {
+        error = unknown_key_error("", table, node_origin(path, table_node));
+      }
+      return false;
+    }
+    const toml::table* entries = table_node.as_table();
+    if (!entries) {
+      error = node_origin(path, table_node) + ": config key '" + std::string(table) + "' must be the table [" +
+              std::string(table) + "], got " + std::string(toml_type_name(table_node.type()));
+      return false;
+    }
+    for (auto&& [key, value] : *entries) {
+      const Field* field = find_field(table, key.str());
+      if (!field) {
+        error = unknown_key_error(table, key.str(), node_origin(path, value));
+        return false;
+      }
+      if (!loader.set(*field, &value, nullptr, node_origin(path, value), error)) return false;
+    }
+  }
+  return true;
+}
+
+bool apply_set(Loader& loader, const std::string& key, const std::string& raw, std::string& error) {
+  const std::string origin = "--set " + key;
+  auto dot = key.find('.');
+  std::string_view table = dot == std::string::npos ? std::string_view(key) : std::string_view(key).substr(0, dot);
+  std::string_view name = dot == std::string::npos ? std::string_view() : std::string_view(key).substr(dot + 1);
+  if (dot == std::string::npos) {
+    if (is_table_name(key)) {
+      error = origin + ": '" + key + "' is a table; set one of its keys: --set " + key + ".KEY=VALUE";
+    } else {
+      error = unknown_key_error("", key, origin);
+    }
+    return false;
+  }
+  const Field* field = is_table_name(table) ? find_field(table, name) : nullptr;
+  if (!field) {
+    if (!is_table_name(table)) {
+      error = origin + ": unknown config key '" + key + "'" + suggestion(table, name);
+    } else {
+      error = unknown_key_error(table, name, origin);
+    }
+    return false;
+  }
+
+  // Read the value as TOML when it is one ("10", "true", "\"text\""); otherwise it is
+  // plain text. Multi-line input is always text, so a value cannot inject other keys.
+  std::optional<toml::table> parsed;
+  const toml::node* node = nullptr;
+  if (!raw.empty() && raw.find_first_of("\r\n") == std::string::npos) {
+    try {
+      parsed = toml::parse("v = " + raw);
+      if (parsed->size() == 1) node = parsed->get("v");
+    } catch (const toml::parse_error&) {
+      node = nullptr;
+    }
+  }
+  return loader.set(*field, node, &raw, origin, error);
+}
+
+bool read_password_file(const std::string& path, std::string& password, std::string& error) {
+  std::string content;
+  std::string why;
+  if (!read_file(path, content, why)) {
+    error = "config key 'upstream.password_file': cannot read '" + path + "': " + why;
+    return false;
+  }
+  auto nl = content.find('\n');
+  if (nl != std::string::npos) content.resize(nl);
+  if (!content.empty() && content.back() == '\r') content.pop_back();
+  if (content.empty()) {
+    error = "config key 'upstream.password_file': the first line of '" + path + "' is empty";
+    return false;
+  }
+  password = std::move(content);
+  return true;
+}
+
+std::string get_env(const Environment& env, const char* name) {
+  if (!env.get) return {};
+  const char* v = env.get(name);
+  return v ? std::string(v) : std::string();
+}
+
+bool validate(Loader& loader, std::string& error) {
+  Config& c = loader.cfg;
+  auto fail = [&](std::string_view key, const std::string& msg) {
+    error = loader.about(key) + ": " + msg;
+    return false;
+  };
+
+  // [server]
+  if (!c.server.listen.empty()) {
+    ListenAddress addr;
+    std::string why;
+    if (!parse_listen_address(c.server.listen, addr, why)) return fail("server.listen", why);
+  }
+  if (c.server.unix_socket.size() > kMaxUnixPath) {
+    return fail("server.unix_socket", "path is too long (" + std::to_string(c.server.unix_socket.size()) +
+                                          " bytes; the limit is " + std::to_string(kMaxUnixPath) + ")");
+  }
+  if (c.server.listen.empty() && c.server.unix_socket.empty()) {
+    error = "config keys 'server.listen' and 'server.unix_socket' are both empty: respite would accept no "
+            "clients (set at least one)";
+    return false;
+  }
+  if (c.server.unix_socket_mode < 0 || c.server.unix_socket_mode > 0777) {
+    return fail("server.unix_socket_mode", "must be a permission mode between 0000 and 0777");
+  }
+  if (c.server.tcp_backlog < 1) return fail("server.tcp_backlog", "must be at least 1");
+  if (c.server.max_clients < 1) return fail("server.max_clients", "must be at least 1");
+  if (c.server.tcp_keepalive_s < 0) return fail("server.tcp_keepalive_s", "must be 0 (off) or more seconds");
+
+  // [client]
+  if (c.client.max_bulk_len < 1) return fail("client.max_bulk_len", "must be at least 1 byte");
+  if (c.client.max_args < 1) return fail("client.max_args", "must be at least 1");
+  if (c.client.max_inline_len < 1) return fail("client.max_inline_len", "must be at least 1 byte");
+  if (c.client.query_buffer_limit < 1) return fail("client.query_buffer_limit", "must be at least 1 byte");
+  if (c.client.output_buffer_limit < 1) return fail("client.output_buffer_limit", "must be at least 1 byte");
+  if (c.client.output_high_water < 1) return fail("client.output_high_water", "must be at least 1 byte");
+  if (c.client.output_high_water > c.client.output_buffer_limit) {
+    return fail("client.output_high_water",
+                std::to_string(c.client.output_high_water) + " bytes must not exceed client.output_buffer_limit (" +
+                    std::to_string(c.client.output_buffer_limit) + " bytes): reading would never pause before the "
+                    "client is disconnected");
+  }
+  if (c.client.max_pending < 1) return fail("client.max_pending", "must be at least 1");
+  if (c.client.idle_timeout_s < 0) return fail("client.idle_timeout_s", "must be 0 (never) or more seconds");
+
+  // [upstream]
+  if (c.upstream.pool_size < 1 || c.upstream.pool_size > kMaxPoolSize) {
+    return fail("upstream.pool_size", "must be between 1 and " + std::to_string(kMaxPoolSize) + " (got " +
+                                          std::to_string(c.upstream.pool_size) + ")");
+  }
+  if (c.upstream.connect_timeout_ms < 1) return fail("upstream.connect_timeout_ms", "must be at least 1 ms");
+  if (c.upstream.command_timeout_ms < 0) {
+    return fail("upstream.command_timeout_ms", "must be 0 (off) or more milliseconds");
+  }
+  if (c.upstream.reconnect_min_ms < 1) return fail("upstream.reconnect_min_ms", "must be at least 1 ms");
+  if (c.upstream.reconnect_max_ms < c.upstream.reconnect_min_ms) {
+    return fail("upstream.reconnect_max_ms", std::to_string(c.upstream.reconnect_max_ms) +
+                                                 " ms must not be less than upstream.reconnect_min_ms (" +
+                                                 std::to_string(c.upstream.reconnect_min_ms) + " ms)");
+  }
+  if (c.upstream.max_inflight < 1) return fail("upstream.max_inflight", "must be at least 1");
+
+  // [log]
+  std::string level = c.log.level;
+  std::transform(level.begin(), level.end(), level.begin(), [](unsigned char ch) { return std::tolower(ch); });
+  if (std::find(std::begin(kLogLevels), std::end(kLogLevels), level) == std::end(kLogLevels)) {
+    return fail("log.level", "'" + c.log.level + "' is not a log level (use trace, debug, info, warn, error, "
+                             "critical or off)");
+  }
+  c.log.level = level;
+  return true;
+}
+
+bool load_layers(const CliOptions& cli, const Environment& env, Loader& loader, std::string& error) {
+  // 2. the file
+  if (!cli.config_path.empty() && !load_file(loader, cli.config_path, error)) return false;
+
+  // 3. the environment (the password is applied after the URL is parsed)
+  const std::string env_url = get_env(env, kEnvUpstreamUrl);
+  const std::string env_level = get_env(env, kEnvLogLevel);
+  const std::string env_password = get_env(env, kEnvUpstreamPassword);
+  if (!env_url.empty() &&
+      !loader.set_text("upstream", "url", env_url, std::string("environment variable ") + kEnvUpstreamUrl, error)) {
+    return false;
+  }
+  if (!env_level.empty() &&
+      !loader.set_text("log", "level", env_level, std::string("environment variable ") + kEnvLogLevel, error)) {
+    return false;
+  }
+
+  // 4. --set, in order
+  for (const auto& [key, value] : cli.sets) {
+    if (!apply_set(loader, key, value, error)) return false;
+  }
+
+  // 5. dedicated flags
+  if (cli.listen && !loader.set_text("server", "listen", *cli.listen, "--listen", error)) return false;
+  if (cli.upstream && !loader.set_text("upstream", "url", *cli.upstream, "--upstream", error)) return false;
+  if (cli.log_level && !loader.set_text("log", "level", *cli.log_level, "--log-level", error)) return false;
+
+  // 6. the upstream address and its password
+  UpstreamConfig& up = loader.cfg.upstream;
+  std::string why;
+  if (!parse_upstream_url(up.url, up.address, why)) {
+    error = loader.about("upstream.url") + ": " + why;
+    return false;
+  }
+  if (!env_password.empty() && !up.password_file.empty()) {
+    error = std::string("both ") + kEnvUpstreamPassword + " and " + loader.about("upstream.password_file") +
+            " are set; use one of them for the upstream password";
+    return false;
+  }
+  if (!up.password_file.empty()) {
+    if (!read_password_file(up.password_file, up.address.password, error)) return false;
+  } else if (!env_password.empty()) {
+    up.address.password = env_password;
+  }
+  if (!up.address.username.empty() && up.address.password.empty()) {
+    // The user name is not echoed: redis-cli reads "redis://word@host" as a password.
+    error = loader.about("upstream.url") + ": names an ACL user but no password is given (put it in the URL "
+            "as redis://user:password@host, or in " + kEnvUpstreamPassword + " or upstream.password_file)";
+    return false;
+  }
+
+  // 7. validation
+  return validate(loader, error);
+}
+
+// TOML rendering for dump_config().
+std::string toml_quote(std::string_view s) {
+  std::string out = "\"";
+  for (char ch : s) {
+    auto u = static_cast<unsigned char>(ch);
+    if (ch == '"' || ch == '\\') {
+      out += '\\';
+      out += ch;
+    } else if (u < 0x20 || u == 0x7f) {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\u%04x", u);
+      out += buf;
+    } else {
+      out += ch;
+    }
+  }
+  out += '"';
+  return out;
+}
+
+std::string render_bytes(size_t n) {
+  constexpr size_t kKb = 1024, kMb = kKb * 1024, kGb = kMb * 1024;
+  if (n != 0 && n % kGb == 0) return "\"" + std::to_string(n / kGb) + "gb\"";
+  if (n != 0 && n % kMb == 0) return "\"" + std::to_string(n / kMb) + "mb\"";
+  if (n != 0 && n % kKb == 0) return "\"" + std::to_string(n / kKb) + "kb\"";
+  return std::to_string(n);
+}
+
+}  // namespace
+
+bool parse_byte_size(std::string_view text, size_t& out, std::string& error) {
+  size_t digits = 0;
+  while (digits < text.size() && text[digits] >= '0' && text[digits] <= '9') ++digits;
+  if (digits == 0) {
+    error = "'" + std::string(text) + "' is not a byte size (expected digits with an optional unit: "
+            "b, k, kb, m, mb, g, gb)";
+    return false;
+  }
+  std::string unit(text.substr(digits));
+  std::transform(unit.begin(), unit.end(), unit.begin(), [](unsigned char ch) { return std::tolower(ch); });
+  uint64_t mul = 0;
+  if (unit.empty() || unit == "b") mul = 1;
+  else if (unit == "k") mul = 1000;
+  else if (unit == "kb") mul = 1024;
+  else if (unit == "m") mul = 1000 * 1000;
+  else if (unit == "mb") mul = 1024 * 1024;
+  else if (unit == "g") mul = 1000ull * 1000 * 1000;
+  else if (unit == "gb") mul = 1024ull * 1024 * 1024;
+  else {
+    error = "'" + std::string(text) + "' has an unknown size unit '" + std::string(text.substr(digits)) +
+            "' (use b, k, kb, m, mb, g or gb)";
+    return false;
+  }
+  uint64_t value = 0;
+  constexpr uint64_t kMax = std::numeric_limits<size_t>::max();
+  for (size_t i = 0; i < digits; ++i) {
+    uint64_t d = static_cast<uint64_t>(text[i] - '0');
+    if (value > (kMax - d) / 10) {
+      error = "'" + std::string(text) + "' is too large a byte size";
+      return false;
+    }
+    value = value * 10 + d;
+  }
+  if (value > kMax / mul) {
+    error = "'" + std::string(text) + "' is too large a byte size";
+    return false;
+  }
+  out = static_cast<size_t>(value * mul);
+  return true;
+}
+
+bool parse_listen_address(std::string_view text, ListenAddress& out, std::string& error) {
+  const std::string shown = "'" + std::string(text) + "'";
+  std::string_view host;
+  std::string_view port;
+  bool ipv6 = false;
+  if (!text.empty() && text.front() == '[') {
+    auto close = text.find(']');
+    if (close == std::string_view::npos || close + 1 >= text.size() || text[close + 1] != ':') {
+      error = shown + " is not a listen address (expected [ipv6]:port, e.g. [::1]:6380)";
+      return false;
+    }
+    host = text.substr(1, close - 1);
+    port = text.substr(close + 2);
+    ipv6 = true;
+  } else {
+    auto colon = text.rfind(':');
+    if (colon == std::string_view::npos) {
+      error = shown + " is not a listen address (expected host:port, e.g. 127.0.0.1:6380)";
+      return false;
+    }
+    host = text.substr(0, colon);
+    port = text.substr(colon + 1);
+    if (host.find(':') != std::string_view::npos) {
+      error = shown + ": write IPv6 addresses in brackets, e.g. [::1]:6380";
+      return false;
+    }
+  }
+  if (port.empty() || port.size() > 5 ||
+      !std::all_of(port.begin(), port.end(), [](char ch) { return ch >= '0' && ch <= '9'; }) ||
+      std::stoul(std::string(port)) > 65535) {
+    error = shown + ": port '" + std::string(port) + "' is not a number in 0..65535";
+    return false;
+  }
+  std::string host_str(host);
+  if (!ipv6 && host_str == "localhost") host_str = "127.0.0.1";
+  unsigned char buf[sizeof(in6_addr)];
+  if (inet_pton(ipv6 ? AF_INET6 : AF_INET, host_str.c_str(), buf) != 1) {
+    error = shown + ": host '" + std::string(host) + "' is not an IP address (use an IPv4 address, [ipv6] or "
+            "localhost; listen addresses are not resolved)";
+    return false;
+  }
+  out.host = std::move(host_str);
+  out.port = static_cast<uint16_t>(std::stoul(std::string(port)));
+  out.ipv6 = ipv6;
+  return true;
+}
+
+bool load_config(const CliOptions& cli, const Environment& env, Config& out, std::string& error) {
+  try {
+    Loader loader;
+    if (!load_layers(cli, env, loader, error)) return false;
+    out = std::move(loader.cfg);
+    return true;
+  } catch (const std::exception& e) {
+    error = std::string("cannot load the configuration: ") + e.what();
+  } catch (...) {
+    error = "cannot load the configuration: unexpected error";
+  }
+  return false;
+}
+
+std::string dump_config(const Config& config) {
+  Config copy = config;  // members are reached through the non-const accessors
+  std::string out;
+  std::string_view table;
+  for (const auto& f : kFields) {
+    if (f.table != table) {
+      if (!table.empty()) out += '\n';
+      table = f.table;
+      // Appended piecewise: GCC 12 gives a false -Wrestrict on "[" + std::string(...).
+      out += '[';
+      out += table;
+      out += "]\n";
+    }
+    out += std::string(f.name) + " = ";
+    void* p = f.member(copy);
+    if (f.table == "upstream" && f.name == "url") {
+      out += toml_quote(redact_url(copy.upstream.address));
+    } else {
+      switch (f.kind) {
+        case Kind::String: out += toml_quote(*static_cast<std::string*>(p)); break;
+        case Kind::Int: out += std::to_string(*static_cast<int*>(p)); break;
+        case Kind::Count: out += std::to_string(*static_cast<size_t*>(p)); break;
+        case Kind::Bytes: out += render_bytes(*static_cast<size_t*>(p)); break;
+        case Kind::Mode: {
+          char buf[16];
+          std::snprintf(buf, sizeof buf, "\"%04o\"", static_cast<unsigned>(*static_cast<int*>(p)));
+          out += buf;
+          break;
+        }
+      }
+    }
+    out += '\n';
+  }
+  return out;
+}
+
+std::vector<std::string> known_config_keys() {
+  std::vector<std::string> keys;
+  for (const auto& f : kFields) keys.push_back(full_key(f));
+  return keys;
+}
+
+}  // namespace respite::config

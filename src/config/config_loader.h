@@ -1,0 +1,71 @@
+// Config loader: builds a validated Config from the built-in defaults, the TOML file,
+// the environment and the command line, in that order of precedence (later wins).
+// toml++ stays behind this seam: it is included only by config_loader.cpp, and its
+// exceptions never escape.
+#pragma once
+
+#include <cstdint>
+#include <cstdlib>
+#include <functional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "config/cli.h"
+#include "config/config.h"
+
+namespace respite::config {
+
+// Environment variables read by load_config().
+inline constexpr const char* kEnvUpstreamUrl = "RESPITE_UPSTREAM_URL";
+inline constexpr const char* kEnvUpstreamPassword = "RESPITE_UPSTREAM_PASSWORD";
+inline constexpr const char* kEnvLogLevel = "RESPITE_LOG_LEVEL";
+
+// Source of environment variables; tests inject a map-backed lookup.
+struct Environment {
+  // Returns the variable's value, or nullptr when unset. Defaults to ::getenv.
+  std::function<const char*(const char*)> get = [](const char* name) -> const char* {
+    return std::getenv(name);
+  };
+};
+
+// Loads the configuration. Layers, later ones winning:
+//   1. built-in defaults (config.h)
+//   2. the TOML file cli.config_path, if non-empty (missing/unreadable/invalid: error)
+//   3. environment: RESPITE_UPSTREAM_URL, RESPITE_LOG_LEVEL (RESPITE_UPSTREAM_PASSWORD
+//      is applied in step 6); empty variables are ignored
+//   4. each cli.sets entry in order (value: a TOML value if it parses as one, else text)
+//   5. cli.listen, cli.upstream, cli.log_level
+//   6. upstream.url is parsed into upstream.address; the password is then replaced by
+//      RESPITE_UPSTREAM_PASSWORD or by the first line of upstream.password_file
+//      (setting both is an error)
+//   7. validation of every setting
+// On success `out` holds the new config; on failure `out` is untouched and `error`
+// names the offending key (never the password). Never throws.
+bool load_config(const CliOptions& cli, const Environment& env, Config& out, std::string& error);
+
+// A parsed server.listen address.
+struct ListenAddress {
+  std::string host;   // IP literal without brackets ("127.0.0.1", "::1")
+  uint16_t port = 0;  // 0 = ephemeral port chosen by the kernel
+  bool ipv6 = false;  // true when host is an IPv6 literal
+};
+
+// Parses "a.b.c.d:port", "[ipv6]:port" or "localhost:port" (= 127.0.0.1). Only IP
+// literals are accepted: listen addresses are never resolved. Port 0..65535.
+bool parse_listen_address(std::string_view text, ListenAddress& out, std::string& error);
+
+// Parses a byte count the way Redis's memtoll does: digits with an optional
+// case-insensitive unit b, k (1000), kb (1024), m (1e6), mb (1024^2), g (1e9),
+// gb (1024^3). "64mb" -> 67108864. Rejects signs, fractions, spaces and overflow.
+bool parse_byte_size(std::string_view text, size_t& out, std::string& error);
+
+// The effective configuration rendered as TOML (the same syntax the loader reads), for
+// --check-config and the admin config view. upstream.url is rendered from the parsed
+// address with the password replaced by "***"; byte sizes use units where exact.
+std::string dump_config(const Config& config);
+
+// Every settable key, "table.key", in declaration order (for docs and tests).
+std::vector<std::string> known_config_keys();
+
+}  // namespace respite::config

@@ -1,0 +1,624 @@
+// Tests of the config loader: defaults, the TOML file, the environment, --set and flag
+// precedence, type and key errors, validation, password sources, conf/respite.toml.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <string>
+
+#include "config/config_loader.h"
+#include "config/upstream_url.h"
+
+namespace respite::config {
+namespace {
+
+namespace fs = std::filesystem;
+
+// A file in the temp directory, removed when the test ends.
+class TempFile {
+ public:
+  explicit TempFile(const std::string& content) {
+    static std::atomic<int> counter{0};
+    path_ = (fs::temp_directory_path() /
+             ("respite_config_test_" + std::to_string(getpid()) + "_" + std::to_string(counter++) + ".toml"))
+                .string();
+    std::ofstream(path_, std::ios::binary) << content;
+  }
+  ~TempFile() { std::error_code ec; fs::remove(path_, ec); }
+  TempFile(const TempFile&) = delete;
+  TempFile& operator=(const TempFile&) = delete;
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+// An Environment backed by a map, so tests never see the real environment.
+struct FakeEnv {
+  std::map<std::string, std::string> vars;  // name -> value
+  Environment env() const {
+    return Environment{[this](const char* name) -> const char* {
+      auto it = vars.find(name);
+      return it == vars.end() ? nullptr : it->second.c_str();
+    }};
+  }
+};
+
+// Compares every field, so a new field cannot be silently ignored by a test.
+void expect_same(const Config& a, const Config& b) {
+#define SAME(f) EXPECT_EQ(a.f, b.f) << #f
+  SAME(server.listen); SAME(server.unix_socket); SAME(server.unix_socket_mode); SAME(server.tcp_backlog);
+  SAME(server.max_clients); SAME(server.tcp_keepalive_s);
+  SAME(client.max_bulk_len); SAME(client.max_args); SAME(client.max_inline_len);
+  SAME(client.query_buffer_limit); SAME(client.output_buffer_limit); SAME(client.output_high_water);
+  SAME(client.max_pending); SAME(client.idle_timeout_s);
+  SAME(upstream.url); SAME(upstream.password_file); SAME(upstream.pool_size);
+  SAME(upstream.connect_timeout_ms); SAME(upstream.command_timeout_ms); SAME(upstream.reconnect_min_ms);
+  SAME(upstream.reconnect_max_ms); SAME(upstream.max_inflight);
+  SAME(upstream.address.is_unix); SAME(upstream.address.host); SAME(upstream.address.port);
+  SAME(upstream.address.path); SAME(upstream.address.username); SAME(upstream.address.password);
+  SAME(upstream.address.db);
+  SAME(log.level);
+#undef SAME
+}
+
+// Loads with the given options and an empty environment; fails the test on error.
+Config load_ok(const CliOptions& cli, const FakeEnv& fake = {}) {
+  Config cfg;
+  std::string error;
+  EXPECT_TRUE(load_config(cli, fake.env(), cfg, error)) << error;
+  return cfg;
+}
+
+// Loads expecting failure; returns the error.
+std::string load_err(const CliOptions& cli, const FakeEnv& fake = {}) {
+  Config cfg;
+  std::string error;
+  EXPECT_FALSE(load_config(cli, fake.env(), cfg, error));
+  EXPECT_FALSE(error.empty());
+  return error;
+}
+
+CliOptions with_sets(std::vector<std::pair<std::string, std::string>> sets) {
+  CliOptions cli;
+  cli.sets = std::move(sets);
+  return cli;
+}
+
+CliOptions with_file(const TempFile& f) {
+  CliOptions cli;
+  cli.config_path = f.path();
+  return cli;
+}
+
+TEST(ConfigLoader, DefaultsWithoutFile) {
+  Config cfg = load_ok(CliOptions{});
+  Config expected;
+  expected.upstream.address.host = "127.0.0.1";
+  expect_same(cfg, expected);
+  EXPECT_EQ(cfg.server.listen, "127.0.0.1:6380");
+  EXPECT_EQ(cfg.client.max_bulk_len, 512u * 1024 * 1024);
+  EXPECT_FALSE(cfg.upstream.address.is_unix);
+  EXPECT_EQ(cfg.upstream.address.port, 6379);
+}
+
+TEST(ConfigLoader, ShippedConfigFileEqualsDefaults) {
+  CliOptions cli;
+  cli.config_path = std::string(RESPITE_SOURCE_DIR) + "/conf/respite.toml";
+  Config cfg = load_ok(cli);
+  expect_same(cfg, load_ok(CliOptions{}));
+}
+
+TEST(ConfigLoader, ShippedConfigFileAndDocsMentionEveryKey) {
+  std::ifstream conf(std::string(RESPITE_SOURCE_DIR) + "/conf/respite.toml");
+  std::ifstream docs(std::string(RESPITE_SOURCE_DIR) + "/docs/configuration.md");
+  std::string conf_text((std::istreambuf_iterator<char>(conf)), {});
+  std::string docs_text((std::istreambuf_iterator<char>(docs)), {});
+  ASSERT_FALSE(conf_text.empty());
+  ASSERT_FALSE(docs_text.empty());
+  for (const auto& key : known_config_keys()) {
+    std::string name = key.substr(key.find('.') + 1);
+    EXPECT_NE(conf_text.find("\n" + name + " = "), std::string::npos) << key;
+    EXPECT_NE(docs_text.find("`" + key + "`"), std::string::npos) << key;
+  }
+}
+
+TEST(ConfigLoader, KnownKeysCoverEveryField) {
+  EXPECT_EQ(known_config_keys().size(), 23u);
+}
+
+TEST(ConfigLoader, LoadsFile) {
+  TempFile f(R"(
+[server]
+listen = "[::1]:7000"
+unix_socket = "/tmp/respite.sock"
+unix_socket_mode = "0600"
+max_clients = 50
+
+[client]
+max_bulk_len = "1mb"
+output_buffer_limit = 1048576
+output_high_water = "64k"
+max_pending = 10
+idle_timeout_s = 30
+
+[upstream]
+url = "redis://app:s3cret@redis.internal:6390/3"
+pool_size = 4
+reconnect_min_ms = 10
+reconnect_max_ms = 100
+
+[log]
+level = "debug"
+)");
+  Config cfg = load_ok(with_file(f));
+  EXPECT_EQ(cfg.server.listen, "[::1]:7000");
+  EXPECT_EQ(cfg.server.unix_socket, "/tmp/respite.sock");
+  EXPECT_EQ(cfg.server.unix_socket_mode, 0600);
+  EXPECT_EQ(cfg.server.max_clients, 50u);
+  EXPECT_EQ(cfg.server.tcp_backlog, 511);  // untouched keys keep their defaults
+  EXPECT_EQ(cfg.client.max_bulk_len, 1024u * 1024);
+  EXPECT_EQ(cfg.client.output_buffer_limit, 1048576u);
+  EXPECT_EQ(cfg.client.output_high_water, 64000u);
+  EXPECT_EQ(cfg.client.max_pending, 10u);
+  EXPECT_EQ(cfg.client.idle_timeout_s, 30);
+  EXPECT_EQ(cfg.upstream.pool_size, 4u);
+  EXPECT_EQ(cfg.upstream.address.host, "redis.internal");
+  EXPECT_EQ(cfg.upstream.address.port, 6390);
+  EXPECT_EQ(cfg.upstream.address.db, 3);
+  EXPECT_EQ(cfg.upstream.address.username, "app");
+  EXPECT_EQ(cfg.upstream.address.password, "s3cret");
+  EXPECT_EQ(cfg.log.level, "debug");
+}
+
+TEST(ConfigLoader, EmptyFileGivesDefaults) {
+  TempFile f("# nothing\n");
+  expect_same(load_ok(with_file(f)), load_ok(CliOptions{}));
+}
+
+TEST(ConfigLoader, MissingFileIsAnError) {
+  CliOptions cli;
+  cli.config_path = "/nonexistent/respite.toml";
+  std::string err = load_err(cli);
+  EXPECT_NE(err.find("/nonexistent/respite.toml"), std::string::npos) << err;
+  EXPECT_NE(err.find("No such file"), std::string::npos) << err;
+}
+
+TEST(ConfigLoader, DirectoryAsFileIsAnError) {
+  CliOptions cli;
+  cli.config_path = fs::temp_directory_path().string();
+  load_err(cli);
+}
+
+TEST(ConfigLoader, TomlSyntaxErrorHasLineAndColumn) {
+  TempFile f("[server]\nlisten = \"127.0.0.1:1\"\nmax_clients = = 3\n");
+  std::string err = load_err(with_file(f));
+  EXPECT_NE(err.find("line 3"), std::string::npos) << err;
+  EXPECT_NE(err.find("column"), std::string::npos) << err;
+  EXPECT_NE(err.find(f.path()), std::string::npos) << err;
+}
+
+TEST(ConfigLoader, UnknownKeyIsNamedWithSuggestion) {
+  TempFile f("[client]\nmax_pendng = 3\n");
+  std::string err = load_err(with_file(f));
+  EXPECT_NE(err.find("unknown config key 'client.max_pendng'"), std::string::npos) << err;
+  EXPECT_NE(err.find("did you mean 'client.max_pending'"), std::string::npos) << err;
+  EXPECT_NE(err.find("line 2"), std::string::npos) << err;
+}
+
+TEST(ConfigLoader, KeyInWrongTableSuggestsRightOne) {
+  TempFile f("[server]\nmax_pending = 3\n");
+  std::string err = load_err(with_file(f));
+  EXPECT_NE(err.find("'server.max_pending'"), std::string::npos) << err;
+  EXPECT_NE(err.find("did you mean 'client.max_pending'"), std::string::npos) << err;
+}
+
+TEST(ConfigLoader, UnknownTableIsNamed) {
+  TempFile f("[cache]\nsize = 3\n");
+  std::string err = load_err(with_file(f));
+  EXPECT_NE(err.find("unknown config table '[cache]'"), std::string::npos) << err;
+}
+
+TEST(ConfigLoader, TopLevelKeyIsUnknown) {
+  TempFile f("listen = \"127.0.0.1:1\"\n");
+  std::string err = load_err(with_file(f));
+  EXPECT_NE(err.find("unknown config key 'listen'"), std::string::npos) << err;
+}
+
+TEST(ConfigLoader, TableGivenAsValueIsAnError) {
+  TempFile f("server = 3\n");
+  std::string err = load_err(with_file(f));
+  EXPECT_NE(err.find("'server' must be the table [server]"), std::string::npos) << err;
+}
+
+TEST(ConfigLoader, InlineTableWorks) {
+  TempFile f("client = { max_pending = 7 }\n");
+  EXPECT_EQ(load_ok(with_file(f)).client.max_pending, 7u);
+}
+
+TEST(ConfigLoader, WrongTypesNameKeyAndExpectedType) {
+  struct Case {
+    const char* toml;         // file content
+    const char* key;          // key the error must name
+    const char* expected;     // expected-type phrase
+  };
+  const Case cases[] = {
+      {"[client]\nmax_pending = \"ten\"\n", "client.max_pending", "non-negative integer"},
+      {"[server]\nlisten = 6380\n", "server.listen", "a string"},
+      {"[upstream]\nconnect_timeout_ms = 1.5\n", "upstream.connect_timeout_ms", "an integer"},
+      {"[client]\nmax_bulk_len = true\n", "client.max_bulk_len", "byte size"},
+      {"[server]\nunix_socket_mode = [1]\n", "server.unix_socket_mode", "file mode"},
+      {"[log]\nlevel = 1\n", "log.level", "a string"},
+  };
+  for (const auto& c : cases) {
+    TempFile f(c.toml);
+    std::string err = load_err(with_file(f));
+    EXPECT_NE(err.find(std::string("'") + c.key + "'"), std::string::npos) << err;
+    EXPECT_NE(err.find(c.expected), std::string::npos) << err;
+  }
+}
+
+TEST(ConfigLoader, NegativeCountsAndOutOfRangeIntsAreErrors) {
+  EXPECT_NE(load_err(with_sets({{"client.max_pending", "-1"}})).find("client.max_pending"), std::string::npos);
+  EXPECT_NE(load_err(with_sets({{"client.max_bulk_len", "-1"}})).find("must not be negative"), std::string::npos);
+  EXPECT_NE(load_err(with_sets({{"upstream.connect_timeout_ms", "9999999999"}})).find("out of range"),
+            std::string::npos);
+}
+
+TEST(ConfigLoader, SetOverridesEachType) {
+  Config cfg = load_ok(with_sets({
+      {"client.max_pending", "10"},             // count
+      {"upstream.command_timeout_ms", "0"},     // int
+      {"client.output_buffer_limit", "64mb"},   // bytes with unit (bare text)
+      {"client.output_high_water", "\"512kb\""},  // bytes as TOML string
+      {"client.max_inline_len", "4096"},        // bytes as integer
+      {"server.unix_socket_mode", "0600"},      // mode as octal text
+      {"upstream.url", "redis://x:1"},          // bare string that is not TOML
+      {"server.listen", "\"127.0.0.1:7001\""},  // quoted TOML string
+      {"log.level", "warn"},                    // bare word
+      {"server.unix_socket", "/tmp/a b.sock"},  // text with a space
+  }));
+  EXPECT_EQ(cfg.client.max_pending, 10u);
+  EXPECT_EQ(cfg.upstream.command_timeout_ms, 0);
+  EXPECT_EQ(cfg.client.output_buffer_limit, 64u * 1024 * 1024);
+  EXPECT_EQ(cfg.client.output_high_water, 512u * 1024);
+  EXPECT_EQ(cfg.client.max_inline_len, 4096u);
+  EXPECT_EQ(cfg.server.unix_socket_mode, 0600);
+  EXPECT_EQ(cfg.upstream.url, "redis://x:1");
+  EXPECT_EQ(cfg.upstream.address.host, "x");
+  EXPECT_EQ(cfg.upstream.address.port, 1);
+  EXPECT_EQ(cfg.server.listen, "127.0.0.1:7001");
+  EXPECT_EQ(cfg.log.level, "warn");
+  EXPECT_EQ(cfg.server.unix_socket, "/tmp/a b.sock");
+}
+
+TEST(ConfigLoader, SetNumberIntoStringKeyKeepsText) {
+  Config cfg = load_ok(with_sets({{"upstream.password_file", ""}, {"server.unix_socket", "1234"}}));
+  EXPECT_EQ(cfg.server.unix_socket, "1234");
+}
+
+TEST(ConfigLoader, SetEmptyValueClearsString) {
+  Config cfg = load_ok(with_sets({{"server.unix_socket", "/tmp/r.sock"}, {"server.listen", ""}}));
+  EXPECT_EQ(cfg.server.listen, "");
+}
+
+TEST(ConfigLoader, SetAppliesInOrder) {
+  Config cfg = load_ok(with_sets({{"client.max_pending", "10"}, {"client.max_pending", "20"}}));
+  EXPECT_EQ(cfg.client.max_pending, 20u);
+}
+
+TEST(ConfigLoader, SetCannotInjectOtherKeys) {
+  // Multi-line text is never parsed as TOML, so it cannot set anything but its own key.
+  Config cfg = load_ok(with_sets({{"server.unix_socket", "\"x\"\n[client]\nmax_pending = 3"}}));
+  EXPECT_EQ(cfg.client.max_pending, 1024u);
+  EXPECT_EQ(cfg.server.unix_socket, "\"x\"\n[client]\nmax_pending = 3");
+}
+
+TEST(ConfigLoader, SetErrorsNameTheKey) {
+  std::string err = load_err(with_sets({{"client.max_pendng", "3"}}));
+  EXPECT_NE(err.find("unknown config key 'client.max_pendng'"), std::string::npos) << err;
+  err = load_err(with_sets({{"nosuch.key", "3"}}));
+  EXPECT_NE(err.find("unknown config key 'nosuch.key'"), std::string::npos) << err;
+  err = load_err(with_sets({{"client", "3"}}));
+  EXPECT_NE(err.find("'client' is a table"), std::string::npos) << err;
+  err = load_err(with_sets({{"client.max_pending", "ten"}}));
+  EXPECT_NE(err.find("'client.max_pending'"), std::string::npos) << err;
+  EXPECT_NE(err.find("--set"), std::string::npos) << err;
+  err = load_err(with_sets({{"client.max_bulk_len", "12xb"}}));
+  EXPECT_NE(err.find("'client.max_bulk_len'"), std::string::npos) << err;
+  EXPECT_NE(err.find("unit"), std::string::npos) << err;
+  err = load_err(with_sets({{"server.unix_socket_mode", "0999"}}));
+  EXPECT_NE(err.find("octal"), std::string::npos) << err;
+}
+
+TEST(ConfigLoader, Precedence) {
+  TempFile f("[upstream]\nurl = \"redis://file:1\"\n[log]\nlevel = \"debug\"\n[client]\nmax_pending = 5\n");
+  FakeEnv env;
+  CliOptions cli = with_file(f);
+  // File over defaults.
+  Config cfg = load_ok(cli, env);
+  EXPECT_EQ(cfg.upstream.address.host, "file");
+  EXPECT_EQ(cfg.log.level, "debug");
+  EXPECT_EQ(cfg.client.max_pending, 5u);
+  // Environment over the file.
+  env.vars["RESPITE_UPSTREAM_URL"] = "redis://env:2";
+  env.vars["RESPITE_LOG_LEVEL"] = "warn";
+  cfg = load_ok(cli, env);
+  EXPECT_EQ(cfg.upstream.address.host, "env");
+  EXPECT_EQ(cfg.log.level, "warn");
+  // --set over the environment.
+  cli.sets = {{"upstream.url", "redis://set:3"}, {"log.level", "error"}, {"client.max_pending", "6"}};
+  cfg = load_ok(cli, env);
+  EXPECT_EQ(cfg.upstream.address.host, "set");
+  EXPECT_EQ(cfg.log.level, "error");
+  EXPECT_EQ(cfg.client.max_pending, 6u);
+  // Flags over --set.
+  cli.upstream = "redis://flag:4";
+  cli.log_level = "trace";
+  cli.listen = "127.0.0.1:0";
+  cfg = load_ok(cli, env);
+  EXPECT_EQ(cfg.upstream.url, "redis://flag:4");
+  EXPECT_EQ(cfg.upstream.address.host, "flag");
+  EXPECT_EQ(cfg.upstream.address.port, 4);
+  EXPECT_EQ(cfg.log.level, "trace");
+  EXPECT_EQ(cfg.server.listen, "127.0.0.1:0");
+}
+
+TEST(ConfigLoader, EmptyEnvironmentVariablesAreIgnored) {
+  FakeEnv env;
+  env.vars["RESPITE_UPSTREAM_URL"] = "";
+  env.vars["RESPITE_LOG_LEVEL"] = "";
+  env.vars["RESPITE_UPSTREAM_PASSWORD"] = "";
+  expect_same(load_ok(CliOptions{}, env), load_ok(CliOptions{}));
+}
+
+TEST(ConfigLoader, EnvironmentPasswordOverridesUrlPassword) {
+  FakeEnv env;
+  env.vars["RESPITE_UPSTREAM_PASSWORD"] = "from-env";
+  CliOptions cli;
+  cli.upstream = "redis://user:from-url@h:1";
+  Config cfg = load_ok(cli, env);
+  EXPECT_EQ(cfg.upstream.address.username, "user");
+  EXPECT_EQ(cfg.upstream.address.password, "from-env");
+  EXPECT_EQ(cfg.upstream.url, "redis://user:from-url@h:1");
+}
+
+TEST(ConfigLoader, AclUserWithPasswordFromEnvironment) {
+  FakeEnv env;
+  env.vars["RESPITE_UPSTREAM_PASSWORD"] = "pw";
+  CliOptions cli;
+  cli.upstream = "redis://app@h";
+  Config cfg = load_ok(cli, env);
+  EXPECT_EQ(cfg.upstream.address.username, "app");
+  EXPECT_EQ(cfg.upstream.address.password, "pw");
+}
+
+TEST(ConfigLoader, AclUserWithoutAnyPasswordIsAnError) {
+  CliOptions cli;
+  cli.upstream = "redis://app@h";
+  std::string err = load_err(cli);
+  EXPECT_NE(err.find("ACL user"), std::string::npos) << err;
+  EXPECT_EQ(err.find("app"), std::string::npos) << err;
+}
+
+TEST(ConfigLoader, PasswordFile) {
+  TempFile pw("hunter2\nsecond line ignored\n");
+  CliOptions cli = with_sets({{"upstream.password_file", pw.path()}});
+  cli.upstream = "redis://:old@h:1";
+  Config cfg = load_ok(cli);
+  EXPECT_EQ(cfg.upstream.address.password, "hunter2");
+}
+
+TEST(ConfigLoader, PasswordFileWithoutNewlineOrWithCrlf) {
+  TempFile plain("abc");
+  TempFile crlf("abc\r\n");
+  EXPECT_EQ(load_ok(with_sets({{"upstream.password_file", plain.path()}})).upstream.address.password, "abc");
+  EXPECT_EQ(load_ok(with_sets({{"upstream.password_file", crlf.path()}})).upstream.address.password, "abc");
+}
+
+TEST(ConfigLoader, PasswordFileErrors) {
+  std::string err = load_err(with_sets({{"upstream.password_file", "/nonexistent/pw"}}));
+  EXPECT_NE(err.find("upstream.password_file"), std::string::npos) << err;
+  EXPECT_NE(err.find("/nonexistent/pw"), std::string::npos) << err;
+  TempFile empty("\nsecret-on-line-2\n");
+  err = load_err(with_sets({{"upstream.password_file", empty.path()}}));
+  EXPECT_NE(err.find("empty"), std::string::npos) << err;
+  EXPECT_EQ(err.find("secret-on-line-2"), std::string::npos) << err;
+}
+
+TEST(ConfigLoader, PasswordFileAndEnvironmentPasswordConflict) {
+  TempFile pw("a\n");
+  FakeEnv env;
+  env.vars["RESPITE_UPSTREAM_PASSWORD"] = "b-secret";
+  std::string err = load_err(with_sets({{"upstream.password_file", pw.path()}}), env);
+  EXPECT_NE(err.find("RESPITE_UPSTREAM_PASSWORD"), std::string::npos) << err;
+  EXPECT_NE(err.find("upstream.password_file"), std::string::npos) << err;
+  EXPECT_EQ(err.find("b-secret"), std::string::npos) << err;
+}
+
+TEST(ConfigLoader, ErrorsNeverShowThePassword) {
+  const char* secret = "Sup3rS3cret";
+  const std::vector<std::string> urls = {
+      "redis://u:Sup3rS3cret@h:99999",  "redis://u:Sup3rS3cret@h/notadb", "rediss://u:Sup3rS3cret@h",
+      "redis://u:Sup3rS3cret@",         "redis://u:Sup3rS3cret%zz@h",      "unix:/s?password=Sup3rS3cret&x=1",
+      "redis://:Sup3rS3cret@h?db=1",    "Sup3rS3cret",                     "ab:Sup3rS3cret@h",
+  };
+  for (const auto& url : urls) {
+    CliOptions cli;
+    cli.upstream = url;
+    std::string err = load_err(cli);
+    EXPECT_EQ(err.find(secret), std::string::npos) << err;
+    EXPECT_NE(err.find("upstream.url"), std::string::npos) << err;
+  }
+  // A valid URL with a password and a later validation error.
+  CliOptions cli = with_sets({{"upstream.pool_size", "0"}});
+  cli.upstream = "redis://u:Sup3rS3cret@h";
+  std::string err = load_err(cli);
+  EXPECT_EQ(err.find(secret), std::string::npos) << err;
+}
+
+TEST(ConfigLoader, ValidationRules) {
+  struct Case {
+    std::vector<std::pair<std::string, std::string>> sets;  // overrides
+    const char* key;                                         // key the error must name
+  };
+  const std::vector<Case> cases = {
+      {{{"upstream.pool_size", "0"}}, "upstream.pool_size"},
+      {{{"upstream.pool_size", "65"}}, "upstream.pool_size"},
+      {{{"server.listen", "127.0.0.1"}}, "server.listen"},
+      {{{"server.listen", "127.0.0.1:65536"}}, "server.listen"},
+      {{{"server.listen", "127.0.0.1:-1"}}, "server.listen"},
+      {{{"server.listen", "example.com:80"}}, "server.listen"},
+      {{{"server.listen", "::1:6380"}}, "server.listen"},
+      {{{"server.listen", "[::1]"}}, "server.listen"},
+      {{{"server.listen", "[zz]:1"}}, "server.listen"},
+      {{{"server.listen", ""}}, "server.unix_socket"},
+      {{{"server.unix_socket", "/" + std::string(200, 'a')}}, "server.unix_socket"},
+      {{{"server.unix_socket_mode", "01777"}}, "server.unix_socket_mode"},
+      {{{"server.tcp_backlog", "0"}}, "server.tcp_backlog"},
+      {{{"server.max_clients", "0"}}, "server.max_clients"},
+      {{{"server.tcp_keepalive_s", "-1"}}, "server.tcp_keepalive_s"},
+      {{{"client.max_bulk_len", "0"}}, "client.max_bulk_len"},
+      {{{"client.max_args", "0"}}, "client.max_args"},
+      {{{"client.max_inline_len", "0"}}, "client.max_inline_len"},
+      {{{"client.query_buffer_limit", "0"}}, "client.query_buffer_limit"},
+      {{{"client.output_buffer_limit", "0"}}, "client.output_buffer_limit"},
+      {{{"client.output_high_water", "0"}}, "client.output_high_water"},
+      {{{"client.output_high_water", "2mb"}, {"client.output_buffer_limit", "1mb"}}, "client.output_high_water"},
+      {{{"client.max_pending", "0"}}, "client.max_pending"},
+      {{{"client.idle_timeout_s", "-5"}}, "client.idle_timeout_s"},
+      {{{"upstream.connect_timeout_ms", "0"}}, "upstream.connect_timeout_ms"},
+      {{{"upstream.command_timeout_ms", "-1"}}, "upstream.command_timeout_ms"},
+      {{{"upstream.reconnect_min_ms", "0"}}, "upstream.reconnect_min_ms"},
+      {{{"upstream.reconnect_min_ms", "100"}, {"upstream.reconnect_max_ms", "50"}}, "upstream.reconnect_max_ms"},
+      {{{"upstream.max_inflight", "0"}}, "upstream.max_inflight"},
+      {{{"upstream.url", "rediss://h"}}, "upstream.url"},
+      {{{"log.level", "verbose"}}, "log.level"},
+  };
+  for (const auto& c : cases) {
+    std::string err = load_err(with_sets(c.sets));
+    EXPECT_NE(err.find(std::string("'") + c.key + "'"), std::string::npos)
+        << "expected an error naming " << c.key << ", got: " << err;
+  }
+}
+
+TEST(ConfigLoader, ValidationErrorsSayWhereTheValueCameFrom) {
+  FakeEnv env;
+  env.vars["RESPITE_LOG_LEVEL"] = "loud";
+  std::string err = load_err(CliOptions{}, env);
+  EXPECT_NE(err.find("RESPITE_LOG_LEVEL"), std::string::npos) << err;
+  EXPECT_NE(err.find("'log.level'"), std::string::npos) << err;
+}
+
+TEST(ConfigLoader, ValidEdgeValues) {
+  Config cfg = load_ok(with_sets({{"server.listen", "0.0.0.0:0"},
+                                  {"upstream.pool_size", "64"},
+                                  {"upstream.reconnect_min_ms", "7"},
+                                  {"upstream.reconnect_max_ms", "7"},
+                                  {"client.output_high_water", "1mb"},
+                                  {"client.output_buffer_limit", "1mb"},
+                                  {"log.level", "OFF"}}));
+  EXPECT_EQ(cfg.upstream.pool_size, 64u);
+  EXPECT_EQ(cfg.log.level, "off");  // normalised to lower case
+  load_ok(with_sets({{"server.listen", "[::]:6380"}}));
+  load_ok(with_sets({{"server.listen", "localhost:6380"}}));
+  load_ok(with_sets({{"server.listen", ""}, {"server.unix_socket", "/tmp/respite.sock"}}));
+}
+
+TEST(ConfigLoader, UnixUpstream) {
+  CliOptions cli;
+  cli.upstream = "unix:/run/redis.sock?db=2";
+  Config cfg = load_ok(cli);
+  EXPECT_TRUE(cfg.upstream.address.is_unix);
+  EXPECT_EQ(cfg.upstream.address.path, "/run/redis.sock");
+  EXPECT_EQ(cfg.upstream.address.db, 2);
+}
+
+TEST(ConfigLoader, FailureLeavesOutputUntouched) {
+  Config cfg;
+  cfg.client.max_pending = 77;
+  std::string error;
+  FakeEnv env;
+  EXPECT_FALSE(load_config(with_sets({{"client.max_pending", "5"}, {"bad.key", "1"}}), env.env(), cfg, error));
+  EXPECT_EQ(cfg.client.max_pending, 77u);
+}
+
+TEST(ConfigLoader, NullEnvironmentFunctionIsAllowed) {
+  Config cfg;
+  std::string error;
+  EXPECT_TRUE(load_config(CliOptions{}, Environment{nullptr}, cfg, error)) << error;
+}
+
+TEST(ConfigDump, RoundTripsAndRedacts) {
+  CliOptions cli = with_sets({{"client.max_pending", "9"},
+                              {"client.output_high_water", "1000"},
+                              {"server.unix_socket_mode", "0640"},
+                              {"server.unix_socket", "/tmp/\"q\".sock"}});
+  cli.upstream = "redis://u:topsecret@h:7/1";
+  FakeEnv env;
+  Config cfg = load_ok(cli, env);
+  std::string dumped = dump_config(cfg);
+  EXPECT_EQ(dumped.find("topsecret"), std::string::npos) << dumped;
+  EXPECT_NE(dumped.find("redis://u:***@h:7/1"), std::string::npos) << dumped;
+
+  TempFile f(dumped);
+  env.vars["RESPITE_UPSTREAM_PASSWORD"] = "topsecret";
+  Config reloaded = load_ok(with_file(f), env);
+  cfg.upstream.url = reloaded.upstream.url;  // the URL text differs (redacted); the address must not
+  expect_same(reloaded, cfg);
+}
+
+TEST(ConfigByteSize, RedisUnits) {
+  struct Case {
+    const char* text;  // input
+    size_t value;      // expected bytes
+  };
+  const Case cases[] = {
+      {"0", 0},          {"123", 123},           {"5b", 5},
+      {"1k", 1000},      {"1kb", 1024},          {"512K", 512000},
+      {"1KB", 1024},     {"64m", 64000000},      {"64mb", 64u * 1024 * 1024},
+      {"1g", 1000000000}, {"1gb", 1024u * 1024 * 1024}, {"2Gb", 2ull * 1024 * 1024 * 1024},
+  };
+  for (const auto& c : cases) {
+    size_t v = 0;
+    std::string err;
+    EXPECT_TRUE(parse_byte_size(c.text, v, err)) << c.text << ": " << err;
+    EXPECT_EQ(v, c.value) << c.text;
+  }
+}
+
+TEST(ConfigByteSize, Rejects) {
+  for (const char* text : {"", "mb", "-1", "1.5mb", " 1mb", "1 mb", "1tb", "1kbb", "99999999999999999999",
+                           "99999999999gb"}) {
+    size_t v = 0;
+    std::string err;
+    EXPECT_FALSE(parse_byte_size(text, v, err)) << text;
+    EXPECT_FALSE(err.empty()) << text;
+  }
+}
+
+TEST(ConfigListenAddress, Parses) {
+  ListenAddress a;
+  std::string err;
+  ASSERT_TRUE(parse_listen_address("127.0.0.1:6380", a, err)) << err;
+  EXPECT_EQ(a.host, "127.0.0.1");
+  EXPECT_EQ(a.port, 6380);
+  EXPECT_FALSE(a.ipv6);
+  ASSERT_TRUE(parse_listen_address("[::1]:0", a, err)) << err;
+  EXPECT_EQ(a.host, "::1");
+  EXPECT_EQ(a.port, 0);
+  EXPECT_TRUE(a.ipv6);
+  ASSERT_TRUE(parse_listen_address("localhost:65535", a, err)) << err;
+  EXPECT_EQ(a.host, "127.0.0.1");
+  EXPECT_EQ(a.port, 65535);
+  for (const char* bad : {"", ":6380", "1.2.3.4:", "1.2.3.4:x", "1.2.3.4:65536", "300.1.1.1:1", "[::1]:",
+                          "[::1]6380", "host:1"}) {
+    EXPECT_FALSE(parse_listen_address(bad, a, err)) << bad;
+  }
+}
+
+}  // namespace
+}  // namespace respite::config

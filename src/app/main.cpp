@@ -49,14 +49,19 @@ int run(const config::Config& cfg) {
   upstream::UpstreamPool pool(loop, cfg.upstream);
   proxy::Server server(loop, cfg, pool);
 
-  std::string error;
-  if (!server.start(error)) {
-    obs::error("{}", error);
-    return 1;
-  }
+  // Listen once the pool's first connection attempts are over (connected or failed,
+  // within upstream.connect_timeout_ms), so early clients of a healthy Redis are served.
   obs::info("respite {} forwarding to {} with {} pooled connection(s)", RESPITE_VERSION,
             config::redact_url(cfg.upstream.address), cfg.upstream.pool_size);
-  pool.start();
+  int exit_code = 0;
+  pool.start([&] {
+    std::string error;
+    if (!server.start(error)) {
+      obs::error("{}", error);
+      exit_code = 1;
+      loop.stop();
+    }
+  });
 
   // Signals: first SIGTERM/SIGINT drains; a second one exits at once.
   struct SignalCtx {
@@ -98,7 +103,7 @@ int run(const config::Config& cfg) {
   server.close_all();
   pool.shutdown(errors::kShuttingDown);
   loop.run();
-  return 0;
+  return exit_code;
 }
 
 }  // namespace

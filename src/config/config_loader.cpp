@@ -504,12 +504,8 @@ bool validate(Loader& loader, std::string& error) {
   if (c.client.query_buffer_limit < 1) return fail("client.query_buffer_limit", "must be at least 1 byte");
   if (c.client.output_buffer_limit < 1) return fail("client.output_buffer_limit", "must be at least 1 byte");
   if (c.client.output_high_water < 1) return fail("client.output_high_water", "must be at least 1 byte");
-  if (c.client.output_high_water > c.client.output_buffer_limit) {
-    return fail("client.output_high_water",
-                std::to_string(c.client.output_high_water) + " bytes must not exceed client.output_buffer_limit (" +
-                    std::to_string(c.client.output_buffer_limit) + " bytes): reading would never pause before the "
-                    "client is disconnected");
-  }
+  // A high-water mark above output_buffer_limit is allowed: the limit then disconnects
+  // the client before reading would pause, which is what lowering only the limit means.
   if (c.client.max_pending < 1) return fail("client.max_pending", "must be at least 1");
   if (c.client.idle_timeout_s < 0) return fail("client.idle_timeout_s", "must be 0 (never) or more seconds");
 

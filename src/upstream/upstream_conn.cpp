@@ -127,7 +127,7 @@ void UpstreamConn::become_ready() {
   } else {
     deadline_timer_.stop();
   }
-  if (on_state_) on_state_(*this, true);
+  if (on_state_) on_state_(*this, Event::Ready);
 }
 
 void UpstreamConn::check_timeout() {
@@ -235,7 +235,7 @@ void UpstreamConn::drop(std::string_view why, std::string_view error_line) {
   } else {
     obs::debug("upstream #{} reconnect attempt {} failed: {}", index_, attempts_, why);
   }
-  if (was_ready && on_state_) on_state_(*this, false);
+  if (on_state_) on_state_(*this, was_ready ? Event::Lost : Event::AttemptFailed);
   for (const auto& p : failed) {
     if (p.sink) p.sink->on_failed(p.cookie, error_line);
   }

@@ -34,8 +34,9 @@ namespace respite::upstream {
 class UpstreamConn : private net::StreamHandler {
  public:
   enum class State { Idle, Connecting, Handshaking, Ready };
-  // Called on every change between "ready" and "not ready".
-  using StateFn = std::function<void(UpstreamConn&, bool ready)>;
+  // What the pool hears: became ready, lost readiness, or a connect/handshake attempt failed.
+  enum class Event { Ready, Lost, AttemptFailed };
+  using StateFn = std::function<void(UpstreamConn&, Event)>;
 
   UpstreamConn(net::Loop& loop, const config::UpstreamConfig& cfg, int index, StateFn on_state);
   ~UpstreamConn() override;

@@ -8,11 +8,14 @@ namespace respite::upstream {
 UpstreamPool::UpstreamPool(net::Loop& loop, const config::UpstreamConfig& cfg) : cfg_(cfg) {
   for (size_t i = 0; i < cfg.pool_size; ++i) {
     conns_.push_back(std::make_unique<UpstreamConn>(
-        loop, cfg, static_cast<int>(i), [this](UpstreamConn& c, bool ready) { on_state(c, ready); }));
+        loop, cfg, static_cast<int>(i), [this](UpstreamConn& c, UpstreamConn::Event e) { on_state(c, e); }));
   }
+  tried_.assign(conns_.size(), false);
+  untried_ = conns_.size();
 }
 
-void UpstreamPool::start() {
+void UpstreamPool::start(std::function<void()> settled) {
+  settled_ = std::move(settled);
   for (auto& c : conns_) c->start();
 }
 
@@ -37,8 +40,18 @@ size_t UpstreamPool::inflight() const {
   return n;
 }
 
-void UpstreamPool::on_state(UpstreamConn&, bool ready) {
-  if (ready) {
+void UpstreamPool::on_state(UpstreamConn& c, UpstreamConn::Event e) {
+  auto idx = static_cast<size_t>(c.index());
+  if (e != UpstreamConn::Event::Lost && !tried_[idx]) {
+    tried_[idx] = true;
+    if (--untried_ == 0 && settled_) {
+      auto fn = std::move(settled_);
+      settled_ = nullptr;
+      fn();
+    }
+  }
+  if (e == UpstreamConn::Event::AttemptFailed) return;
+  if (e == UpstreamConn::Event::Ready) {
     ++ready_;
     if (announced_down_) {
       announced_down_ = false;

@@ -5,6 +5,7 @@
 // Dedicated (pinned) connections for stateful clients will be handed out from here too.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <vector>
 
@@ -19,7 +20,10 @@ class UpstreamPool {
   UpstreamPool(const UpstreamPool&) = delete;
   UpstreamPool& operator=(const UpstreamPool&) = delete;
 
-  void start();
+  // Starts connecting. `settled` runs once every connection has either become ready or
+  // failed its first attempt (bounded by the connect timeout), so a listener opened then
+  // does not refuse the first clients of a healthy Redis.
+  void start(std::function<void()> settled = nullptr);
   // Fails everything in flight with `error_line` and stops reconnecting.
   void shutdown(std::string_view error_line);
 
@@ -31,13 +35,16 @@ class UpstreamPool {
   size_t inflight() const;
 
  private:
-  void on_state(UpstreamConn& c, bool ready);
+  void on_state(UpstreamConn& c, UpstreamConn::Event e);
 
   const config::UpstreamConfig& cfg_;                  // settings; outlive the pool
   std::vector<std::unique_ptr<UpstreamConn>> conns_;   // the shared connections
   size_t ready_ = 0;                                   // how many are ready now
   bool announced_down_ = false;                        // "all down" was logged
   bool stopping_ = false;                              // shutdown() called
+  std::vector<bool> tried_;                            // per connection: first attempt finished
+  size_t untried_ = 0;                                 // connections still on their first attempt
+  std::function<void()> settled_;                      // start()'s callback, until it runs
 };
 
 }  // namespace respite::upstream

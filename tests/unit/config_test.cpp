@@ -487,7 +487,6 @@ TEST(ConfigLoader, ValidationRules) {
       {{{"client.query_buffer_limit", "0"}}, "client.query_buffer_limit"},
       {{{"client.output_buffer_limit", "0"}}, "client.output_buffer_limit"},
       {{{"client.output_high_water", "0"}}, "client.output_high_water"},
-      {{{"client.output_high_water", "2mb"}, {"client.output_buffer_limit", "1mb"}}, "client.output_high_water"},
       {{{"client.max_pending", "0"}}, "client.max_pending"},
       {{{"client.idle_timeout_s", "-5"}}, "client.idle_timeout_s"},
       {{{"upstream.connect_timeout_ms", "0"}}, "upstream.connect_timeout_ms"},

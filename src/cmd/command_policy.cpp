@@ -59,6 +59,24 @@ const std::unordered_map<std::string_view, Rule>& rules() {
   return table;
 }
 
+// (length, first letter) pairs of the names in rules(): a request whose name matches no
+// pair is a plain forward without hashing anything (GET, SET, HGET... all miss).
+struct QuickFilter {
+  bool maybe[33][26] = {};  // [name length][first letter - 'a']
+  QuickFilter() {
+    for (const auto& [name, rule] : rules()) {
+      if (name.size() <= 32) maybe[name.size()][name[0] - 'a'] = true;
+    }
+  }
+  bool may_match(std::string_view name) const {
+    if (name.empty() || name.size() > 32) return false;
+    char c = name[0];
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c + 32);
+    if (c < 'a' || c > 'z') return false;
+    return maybe[name.size()][c - 'a'];
+  }
+};
+
 bool lower_into(std::string_view in, std::array<char, 32>& out, std::string_view& view) {
   if (in.size() > out.size()) return false;
   for (size_t i = 0; i < in.size(); ++i) {
@@ -103,9 +121,11 @@ bool iequals(std::string_view a, std::string_view b) {
 }
 
 Decision classify(std::span<const std::string_view> args, int shared_db) {
+  static const QuickFilter filter;
+  if (args.empty() || !filter.may_match(args[0])) return {};
   std::array<char, 32> buf;
   std::string_view name;
-  if (args.empty() || !lower_into(args[0], buf, name)) return {};
+  if (!lower_into(args[0], buf, name)) return {};
   const auto& table = rules();
   auto it = table.find(name);
   if (it == table.end()) return {};

@@ -13,7 +13,11 @@
 namespace respite::proxy {
 
 ClientSession::ClientSession(Server& server, net::Stream* stream, uint64_t id)
-    : server_(server), stream_(stream), id_(id), framer_(server.request_limits()) {
+    : server_(server),
+      ccfg_(server.config().client),
+      stream_(stream),
+      id_(id),
+      framer_(server.request_limits()) {
   stream_->set_handler(this);
 }
 
@@ -34,7 +38,7 @@ void ClientSession::on_readable(net::Stream&) {
 
 void ClientSession::process_input() {
   auto& in = stream_->input();
-  const auto& cfg = server_.config().client;
+  const auto& cfg = ccfg_;
   while (!closed_ && !finishing_ && !paused_) {
     size_t consumed = 0;
     auto st = framer_.next(in.view(), request_, consumed);
@@ -64,7 +68,7 @@ void ClientSession::process_input() {
     }
     if (closed_) return;
     in.consume(consumed);
-    update_reading();
+    if (slots_.size() >= cfg.max_pending || stream_->pending_output() >= cfg.output_high_water) update_reading();
   }
   // Keep memory small between bursts.
   if (in.empty()) in.shrink_if_empty(256 * 1024);
@@ -182,7 +186,7 @@ void ClientSession::release_ready_slots() {
 
 void ClientSession::after_output() {
   if (closed_) return;
-  const auto& cfg = server_.config().client;
+  const auto& cfg = ccfg_;
   if (stream_->pending_output() > cfg.output_buffer_limit) {
     obs::warn("client {} ({}): output buffer limit of {} bytes exceeded (client not reading), closing", id_,
               stream_->peer(), cfg.output_buffer_limit);
@@ -195,12 +199,13 @@ void ClientSession::after_output() {
     stream_->close_after_flush();
     return;
   }
-  update_reading();
+  if (paused_ || slots_.size() >= ccfg_.max_pending || stream_->pending_output() >= ccfg_.output_high_water)
+    update_reading();
 }
 
 void ClientSession::update_reading() {
   if (closed_ || finishing_) return;
-  const auto& cfg = server_.config().client;
+  const auto& cfg = ccfg_;
   bool over = slots_.size() >= cfg.max_pending || stream_->pending_output() >= cfg.output_high_water;
   if (over && !paused_) {
     paused_ = true;
@@ -238,9 +243,9 @@ void ClientSession::on_read_error(net::Stream&, int status) {
 }
 
 void ClientSession::cancel_inflight() {
-  for (const Slot& s : slots_) {
+  slots_.for_each([](const Slot& s) {
     if (s.conn && !s.ready) s.conn->cancel(s.ticket);
-  }
+  });
   slots_.clear();
 }
 

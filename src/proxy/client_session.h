@@ -16,10 +16,11 @@
 #pragma once
 
 #include <cstdint>
-#include <deque>
 #include <string>
 #include <string_view>
 
+#include "config/config.h"
+#include "core/ring_queue.h"
 #include "net/stream.h"
 #include "resp/request_framer.h"
 #include "upstream/reply_sink.h"
@@ -80,11 +81,12 @@ class ClientSession final : private net::StreamHandler, private upstream::ReplyS
   void on_failed(uint64_t cookie, std::string_view error_line) override;
 
   Server& server_;                         // owner; limits, pool, accounting
+  const config::ClientConfig& ccfg_;       // client limits (owned by the server's config)
   net::Stream* stream_;                    // the client socket (self-deleting); null after close
   uint64_t id_;                            // unique session number (logs, pool spreading)
   resp::RequestFramer framer_;             // frames requests in stream_->input()
   resp::Request request_;                  // reused request (argument views)
-  std::deque<Slot> slots_;                 // replies owed to the client, in order
+  core::RingQueue<Slot> slots_;               // replies owed to the client, in order
   uint64_t next_seq_ = 0;                  // sequence number of the next slot
   upstream::UpstreamConn* upstream_ = nullptr;  // shared connection this client uses now
   uint64_t last_activity_ms_ = 0;          // loop time of the last read (idle timeout)

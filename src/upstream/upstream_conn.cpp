@@ -223,7 +223,7 @@ void UpstreamConn::drop(std::string_view why, std::string_view error_line) {
   framer_.reset();
   framed_fed_ = 0;
   // Fail what was in flight, oldest first, so each client still sees its replies in order.
-  std::deque<Pending> failed;
+  core::RingQueue<Pending> failed;
   failed.swap(queue_);
   head_ticket_ += failed.size();
   if (stopping_) {
@@ -236,8 +236,8 @@ void UpstreamConn::drop(std::string_view why, std::string_view error_line) {
     obs::debug("upstream #{} reconnect attempt {} failed: {}", index_, attempts_, why);
   }
   if (on_state_) on_state_(*this, was_ready ? Event::Lost : Event::AttemptFailed);
-  for (const auto& p : failed) {
-    if (p.sink) p.sink->on_failed(p.cookie, error_line);
+  for (size_t i = 0; i < failed.size(); ++i) {
+    if (failed[i].sink) failed[i].sink->on_failed(failed[i].cookie, error_line);
   }
   if (!stopping_) schedule_reconnect();
 }

@@ -11,7 +11,6 @@
 #pragma once
 
 #include <cstdint>
-#include <deque>
 #include <functional>
 #include <memory>
 #include <span>
@@ -19,6 +18,7 @@
 #include <string_view>
 
 #include "config/config.h"
+#include "core/ring_queue.h"
 #include "net/connector.h"
 #include "net/stream.h"
 #include "net/timer.h"
@@ -95,7 +95,7 @@ class UpstreamConn : private net::StreamHandler {
   net::Stream* stream_ = nullptr;        // current socket (self-deleting), or null
   resp::ReplyFramer framer_;             // finds reply boundaries in stream_->input()
   size_t framed_fed_ = 0;                // bytes of stream_->input() already fed to framer_
-  std::deque<Pending> queue_;            // requests in flight, oldest first
+  core::RingQueue<Pending> queue_;          // requests in flight, oldest first
   uint64_t head_ticket_ = 1;             // ticket of queue_.front()
   int handshake_left_ = 0;               // handshake replies still expected
   int attempts_ = 0;                     // consecutive failed connects (for backoff)

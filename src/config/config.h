@@ -44,7 +44,7 @@ struct UpstreamConfig {
   std::string url = "redis://127.0.0.1:6379";  // the Redis server (also RESPITE_UPSTREAM_URL)
   UpstreamAddress address;                     // parsed from url (filled by the loader)
   std::string password_file;                   // file whose first line is the upstream password
-  size_t pool_size = 2;                        // multiplexed connections to Redis
+  size_t pool_size = 1;                        // multiplexed connections to Redis (one batches best)
   int connect_timeout_ms = 2000;               // TCP connect + handshake deadline
   int command_timeout_ms = 5000;               // oldest in-flight request older than this drops the connection (0 = off)
   int reconnect_min_ms = 50;                   // first reconnect delay (then doubled, with jitter)

@@ -50,6 +50,7 @@ struct UpstreamConfig {
   int reconnect_min_ms = 50;                   // first reconnect delay (then doubled, with jitter)
   int reconnect_max_ms = 5000;                 // reconnect delay cap
   size_t max_inflight = 65536;                 // requests in flight on one connection; beyond: error reply
+  int max_batches_in_flight = 2;               // written batches awaiting replies before the next waits (0 = no limit)
 };
 
 struct LogConfig {

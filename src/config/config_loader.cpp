@@ -81,6 +81,7 @@ const Field kFields[] = {
     RESPITE_FIELD(upstream, reconnect_min_ms, Kind::Int),
     RESPITE_FIELD(upstream, reconnect_max_ms, Kind::Int),
     RESPITE_FIELD(upstream, max_inflight, Kind::Count),
+    RESPITE_FIELD(upstream, max_batches_in_flight, Kind::Int),
     RESPITE_FIELD(log, level, Kind::String),
 };
 
@@ -525,6 +526,8 @@ bool validate(Loader& loader, std::string& error) {
                                                  std::to_string(c.upstream.reconnect_min_ms) + " ms)");
   }
   if (c.upstream.max_inflight < 1) return fail("upstream.max_inflight", "must be at least 1");
+  if (c.upstream.max_batches_in_flight < 0)
+    return fail("upstream.max_batches_in_flight", "must be 0 (no limit) or more");
 
   // [log]
   std::string level = c.log.level;

@@ -57,6 +57,7 @@ void Stream::write_soon() {
 void Stream::flush() {
   if (closing_ || writing_) return;
   if (!output_.empty()) {
+    if (handler_) handler_->on_flush(*this);
     uv_buf_t b = uv_buf_init(output_.mutable_data(), static_cast<unsigned>(output_.size()));
     int n = uv_try_write(handle_, &b, 1);
     if (n > 0) {

@@ -32,6 +32,8 @@ class StreamHandler {
   // The peer closed (status == UV_EOF) or a socket error happened. The handler usually
   // calls s.close().
   virtual void on_read_error(Stream& s, int status) = 0;
+  // s.output() is about to be handed to the kernel as one batch.
+  virtual void on_flush(Stream& s) { (void)s; }
   // Some output was written; s.pending_output() shrank.
   virtual void on_write_progress(Stream& s) { (void)s; }
   // A write failed; the stream is being closed.

@@ -141,8 +141,26 @@ bool UpstreamConn::accept_request() const { return state_ == State::Ready && que
 
 uint64_t UpstreamConn::push(ReplySink* sink, uint64_t cookie) {
   queue_.push_back(Pending{sink, cookie, loop_.now_ms()});
-  stream_->write_soon();
+  // Adaptive batching: while enough earlier batches are still being answered, requests
+  // gather in the output buffer and leave together when a batch completes. Redis then
+  // reads many requests per system call, which is where its CPU goes at high client counts.
+  int limit = cfg_.max_batches_in_flight;
+  if (limit == 0 || batch_ends_.size() < static_cast<size_t>(limit)) {
+    stream_->write_soon();
+  } else {
+    flush_waiting_ = true;
+  }
   return head_ticket_ + queue_.size() - 1;
+}
+
+void UpstreamConn::on_flush(net::Stream&) {
+  if (state_ != State::Ready || queue_.empty()) return;
+  uint64_t last = head_ticket_ + queue_.size() - 1;
+  if (last > last_flushed_ticket_) {
+    batch_ends_.push_back(last);
+    last_flushed_ticket_ = last;
+  }
+  flush_waiting_ = false;
 }
 
 uint64_t UpstreamConn::send_raw(ReplySink* sink, uint64_t cookie, std::string_view raw) {
@@ -186,7 +204,14 @@ void UpstreamConn::on_readable(net::Stream& s) {
     } else {
       Pending p = queue_.front();
       queue_.pop_front();
-      ++head_ticket_;
+      uint64_t ticket = head_ticket_++;
+      if (!batch_ends_.empty() && ticket >= batch_ends_.front()) {
+        batch_ends_.pop_front();
+        if (flush_waiting_) {
+          flush_waiting_ = false;
+          s.write_soon();
+        }
+      }
       if (p.sink) p.sink->on_reply(p.cookie, raw);
     }
     in.consume(len);
@@ -222,10 +247,13 @@ void UpstreamConn::drop(std::string_view why, std::string_view error_line) {
   }
   framer_.reset();
   framed_fed_ = 0;
+  batch_ends_.clear();
+  flush_waiting_ = false;
   // Fail what was in flight, oldest first, so each client still sees its replies in order.
   core::RingQueue<Pending> failed;
   failed.swap(queue_);
   head_ticket_ += failed.size();
+  last_flushed_ticket_ = head_ticket_ - 1;
   if (stopping_) {
     obs::debug("upstream #{} closed: {} ({} requests in flight failed)", index_, why, failed.size());
   } else if (was_ready) {

@@ -82,6 +82,7 @@ class UpstreamConn : private net::StreamHandler {
 
   // net::StreamHandler
   void on_readable(net::Stream& s) override;
+  void on_flush(net::Stream& s) override;
   void on_read_error(net::Stream& s, int status) override;
   void on_write_error(net::Stream& s, int status) override;
   void on_closed(net::Stream& s) override;
@@ -97,6 +98,9 @@ class UpstreamConn : private net::StreamHandler {
   size_t framed_fed_ = 0;                // bytes of stream_->input() already fed to framer_
   core::RingQueue<Pending> queue_;          // requests in flight, oldest first
   uint64_t head_ticket_ = 1;             // ticket of queue_.front()
+  core::RingQueue<uint64_t> batch_ends_; // last ticket of each written batch still awaiting replies
+  uint64_t last_flushed_ticket_ = 0;     // newest ticket handed to the socket
+  bool flush_waiting_ = false;           // requests queued while max_batches_in_flight were out
   int handshake_left_ = 0;               // handshake replies still expected
   int attempts_ = 0;                     // consecutive failed connects (for backoff)
   bool was_ready_ = false;               // has ever been ready (for "restored" logs)

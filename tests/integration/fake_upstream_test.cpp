@@ -116,7 +116,8 @@ TEST_F(FakeUpstreamTest, LocalRepliesWaitForEarlierUpstreamReplies) {
 
 // 2. Two clients multiplexed on the one upstream connection each get exactly their own replies.
 TEST_F(FakeUpstreamTest, TwoClientsOnOneUpstreamConnectionGetTheirOwnReplies) {
-  start();
+  // Unlimited batches: the fake holds every reply while four batches go out.
+  start({"upstream.max_batches_in_flight=0"});
   int served = 0;  // touched only by the fake's thread
   fake_.set_script([&served](const FakeUpstream::Request& r) {
     return Action::reply(FakeUpstream::bulk(cat(r.args.at(1), "#", served++)));
@@ -435,6 +436,25 @@ TEST_F(FakeUpstreamTest, SilentHandshakeHitsTheConnectTimeout) {
   ASSERT_TRUE(respite_->wait_for_log("upstream #0 connected", deadline_in(kWait)));
   ASSERT_TRUE(c.send_all(resp_command({"GET", "k"}), deadline_in(kWait)));
   EXPECT_EQ(next(c), FakeUpstream::bulk("value:k"));
+}
+
+// Adaptive batching: with max_batches_in_flight=1 and the first batch unanswered, later
+// requests wait in respite and then leave together as one batch once the reply arrives.
+TEST_F(FakeUpstreamTest, RequestsGatherWhileTheBatchLimitIsReached) {
+  start({"upstream.max_batches_in_flight=1"});
+  fake_.set_holding(true);
+  RawConn first = client();
+  ASSERT_TRUE(first.send_all(gets({"k0"}), deadline_in(kWait)));
+  ASSERT_TRUE(fake_.wait_for_requests(1, deadline_in(kWait)));
+  RawConn second = client();
+  ASSERT_TRUE(second.send_all(gets({"k1", "k2", "k3"}), deadline_in(kWait)));
+  // Bounded negative check: nothing else may reach the fake while the first batch is out.
+  EXPECT_FALSE(fake_.wait_for_requests(2, deadline_in(200ms)));
+  fake_.set_holding(false);
+  fake_.release();
+  ASSERT_TRUE(fake_.wait_for_requests(4, deadline_in(kWait)));
+  EXPECT_EQ(next(first), FakeUpstream::bulk("value:k0"));
+  for (const char* k : {"k1", "k2", "k3"}) EXPECT_EQ(next(second), FakeUpstream::bulk(cat("value:", k)));
 }
 
 }  // namespace

@@ -57,7 +57,7 @@ void expect_same(const Config& a, const Config& b) {
   SAME(client.max_pending); SAME(client.idle_timeout_s);
   SAME(upstream.url); SAME(upstream.password_file); SAME(upstream.pool_size);
   SAME(upstream.connect_timeout_ms); SAME(upstream.command_timeout_ms); SAME(upstream.reconnect_min_ms);
-  SAME(upstream.reconnect_max_ms); SAME(upstream.max_inflight);
+  SAME(upstream.reconnect_max_ms); SAME(upstream.max_inflight); SAME(upstream.max_batches_in_flight);
   SAME(upstream.address.is_unix); SAME(upstream.address.host); SAME(upstream.address.port);
   SAME(upstream.address.path); SAME(upstream.address.username); SAME(upstream.address.password);
   SAME(upstream.address.db);
@@ -127,7 +127,7 @@ TEST(ConfigLoader, ShippedConfigFileAndDocsMentionEveryKey) {
 }
 
 TEST(ConfigLoader, KnownKeysCoverEveryField) {
-  EXPECT_EQ(known_config_keys().size(), 23u);
+  EXPECT_EQ(known_config_keys().size(), 24u);
 }
 
 TEST(ConfigLoader, LoadsFile) {

@@ -223,6 +223,13 @@ bool apply_value(Config& cfg, const Field& field, const toml::node* node, const 
   };
   void* target = field.member(cfg);
 
+  // The text of a value given as a TOML string, or as a bare --set value; null otherwise.
+  auto string_input = [&]() -> const std::string* {
+    if (node && node->is_string()) return &node->as_string()->get();
+    if (!node && text) return text;
+    return nullptr;
+  };
+
   switch (field.kind) {
     case Kind::String: {
       if (node && node->is_string()) {
@@ -270,14 +277,8 @@ bool apply_value(Config& cfg, const Field& field, const toml::node* node, const 
         *static_cast<size_t*>(target) = static_cast<size_t>(value);
         return true;
       }
-      const std::string* s = nullptr;
-      if (node && node->is_string()) {
-        s = &node->as_string()->get();
-      } else if (!node && text) {
-        s = text;
-      } else {
-        return type_error();
-      }
+      const std::string* s = string_input();
+      if (!s) return type_error();
       std::string size_error;
       if (!parse_byte_size(*s, *static_cast<size_t*>(target), size_error)) {
         error = origin + ": config key '" + key + "': " + size_error;
@@ -295,14 +296,8 @@ bool apply_value(Config& cfg, const Field& field, const toml::node* node, const 
         }
         mode = static_cast<int>(value);
       } else {
-        const std::string* s = nullptr;
-        if (node && node->is_string()) {
-          s = &node->as_string()->get();
-        } else if (!node && text) {
-          s = text;
-        } else {
-          return type_error();
-        }
+        const std::string* s = string_input();
+        if (!s) return type_error();
         if (!parse_octal_mode(*s, mode)) {
           error = origin + ": config key '" + key + "' value '" + *s +
                   "' is not an octal file mode (e.g. \"0660\")";

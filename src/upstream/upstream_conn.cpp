@@ -83,6 +83,7 @@ void UpstreamConn::begin_handshake() {
   const auto& a = cfg_.address;
   auto& out = stream_->output();
   handshake_left_ = 0;
+  handshake_optional_ = 0;
   if (!a.password.empty()) {
     if (a.username.empty()) {
       resp::write_command(out, {"AUTH", a.password});
@@ -97,8 +98,11 @@ void UpstreamConn::begin_handshake() {
     ++handshake_left_;
   }
   std::string name = "respite-pool-" + std::to_string(index_);
+  // The name only helps operators read CLIENT LIST; an ACL user without +client may
+  // refuse it, which must not keep respite from connecting.
   resp::write_command(out, {"CLIENT", "SETNAME", name});
   ++handshake_left_;
+  handshake_optional_ = 1;
   stream_->write_soon();
 }
 
@@ -106,8 +110,11 @@ void UpstreamConn::on_handshake_reply(std::string_view raw) {
   --handshake_left_;
   if (!raw.empty() && raw[0] == '-') {
     std::string msg(raw.substr(1, raw.size() >= 3 ? raw.size() - 3 : 0));
-    drop("handshake refused by Redis: " + msg, errors::kUpstreamUnavailable);
-    return;
+    if (handshake_left_ >= handshake_optional_) {
+      drop("handshake refused by Redis: " + msg, errors::kUpstreamUnavailable);
+      return;
+    }
+    obs::debug("upstream #{}: CLIENT SETNAME refused ({}); continuing without a connection name", index_, msg);
   }
   if (handshake_left_ == 0) become_ready();
 }

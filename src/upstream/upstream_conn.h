@@ -102,6 +102,7 @@ class UpstreamConn : private net::StreamHandler {
   uint64_t last_flushed_ticket_ = 0;     // newest ticket handed to the socket
   bool flush_waiting_ = false;           // requests queued while max_batches_in_flight were out
   int handshake_left_ = 0;               // handshake replies still expected
+  int handshake_optional_ = 0;           // how many of the last handshake replies may be errors
   int attempts_ = 0;                     // consecutive failed connects (for backoff)
   bool was_ready_ = false;               // has ever been ready (for "restored" logs)
   bool stopping_ = false;                // shutdown() called: never reconnect

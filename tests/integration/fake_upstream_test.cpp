@@ -43,9 +43,9 @@ class FakeUpstreamTest : public ::testing::Test {
  protected:
   // Starts respite in front of the fake, with one pooled connection (so the fake's script sees
   // one deterministic stream) and quick reconnects, plus `sets`.
-  void start(std::vector<std::string> sets = {}, std::vector<std::string> extra_args = {}) {
+  void start(std::vector<std::string> sets = {}, std::vector<std::string> extra_args = {}, std::string url = {}) {
     RespiteOptions o;
-    o.upstream_url = fake_.url();
+    o.upstream_url = url.empty() ? fake_.url() : url;
     o.sets = {"upstream.pool_size=1", "upstream.reconnect_min_ms=20", "upstream.reconnect_max_ms=100"};
     o.sets.insert(o.sets.end(), sets.begin(), sets.end());
     o.extra_args = std::move(extra_args);
@@ -326,11 +326,11 @@ TEST_F(FakeUpstreamTest, InlineIsReencodedAndMultibulkIsForwardedVerbatim) {
   EXPECT_TRUE(starts_with(all, resp_command({"CLIENT", "SETNAME", "respite-pool-0"}))) << escape_bytes(all);
 }
 
-// 8. The fake refuses CLIENT SETNAME: clients get "unavailable", the reason is logged, respite
+// 8. The fake refuses AUTH: clients get "unavailable", the reason is logged, respite
 // keeps retrying, and it recovers once the handshake is accepted.
 TEST_F(FakeUpstreamTest, RefusedHandshakeYieldsUnavailableAndRetries) {
-  fake_.set_handshake_reply("-ERR nope\r\n");
-  start();
+  fake_.set_auth_reply("-ERR nope\r\n");
+  start({}, {}, cat("redis://:secret@127.0.0.1:", fake_.port()));
   RawConn c = client();
   ASSERT_TRUE(c.send_all(resp_command({"GET", "k"}), deadline_in(kWait)));
   EXPECT_EQ(next(c), kUnavailable);
@@ -339,10 +339,22 @@ TEST_F(FakeUpstreamTest, RefusedHandshakeYieldsUnavailableAndRetries) {
   EXPECT_TRUE(fake_.wait_for_handshakes(2, deadline_in(kWait)));
   EXPECT_EQ(fake_.request_count(), 0u) << "a client request went upstream before the handshake succeeded";
 
-  fake_.set_handshake_reply("+OK\r\n");
+  fake_.set_auth_reply("+OK\r\n");
   ASSERT_TRUE(respite_->wait_for_log("upstream #0 connected", deadline_in(kWait)));
   ASSERT_TRUE(c.send_all(resp_command({"GET", "k"}), deadline_in(kWait)));
   EXPECT_EQ(next(c), FakeUpstream::bulk("value:k"));
+}
+
+// An ACL user without +client may refuse CLIENT SETNAME: the name is optional, so respite
+// connects anyway and serves.
+TEST_F(FakeUpstreamTest, RefusedClientSetnameIsNotFatal) {
+  fake_.set_handshake_reply("-NOPERM this user has no permissions to run the 'client|setname' command\r\n");
+  start();
+  ASSERT_TRUE(respite_->wait_for_log("upstream #0 connected", deadline_in(kWait)));
+  RawConn c = client();
+  ASSERT_TRUE(c.send_all(resp_command({"GET", "k"}), deadline_in(kWait)));
+  EXPECT_EQ(next(c), FakeUpstream::bulk("value:k"));
+  EXPECT_EQ(fake_.connections_accepted(), 1);
 }
 
 // 9. A client that goes away while its reply is held: the late reply is read and discarded,

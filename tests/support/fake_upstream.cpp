@@ -178,6 +178,11 @@ void FakeUpstream::push(Action action) {
   queued_.push_back(std::move(action));
 }
 
+void FakeUpstream::set_auth_reply(std::string bytes) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auth_reply_ = std::move(bytes);
+}
+
 void FakeUpstream::set_handshake_reply(std::string bytes) {
   std::lock_guard<std::mutex> lk(mu_);
   handshake_reply_ = std::move(bytes);
@@ -409,7 +414,8 @@ void FakeUpstream::handle(Conn& c, Request req, std::unique_lock<std::mutex>& lk
 
   Action action;
   if (req.handshake) {
-    action = Action::reply(setname ? handshake_reply_ : std::string("+OK\r\n"));
+    bool auth = !a.empty() && iequal(a[0], "AUTH");
+    action = Action::reply(setname ? handshake_reply_ : auth ? auth_reply_ : std::string("+OK\r\n"));
   } else if (!queued_.empty()) {
     action = std::move(queued_.front());
     queued_.pop_front();

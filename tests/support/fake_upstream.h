@@ -90,6 +90,8 @@ class FakeUpstream {
   void push(Action action);
   // The reply to CLIENT SETNAME (default "+OK\r\n"); e.g. "-ERR nope\r\n" to refuse the handshake.
   void set_handshake_reply(std::string bytes);
+  // The reply to AUTH (default "+OK\r\n"); e.g. "-WRONGPASS ...\r\n" to refuse the login.
+  void set_auth_reply(std::string bytes);
   // While on, every reply produced is held (as if its Action said hold).
   void set_holding(bool on);
   // Releases the `n` oldest held replies (all of them by default), in the order they were held.
@@ -167,6 +169,7 @@ class FakeUpstream {
   std::deque<Action> queued_;            // push()ed actions not yet used
   std::shared_ptr<Script> script_;       // set_script() (shared: its state survives each call)
   std::string handshake_reply_ = "+OK\r\n";  // reply to CLIENT SETNAME
+  std::string auth_reply_ = "+OK\r\n";       // reply to AUTH
   bool holding_ = false;                 // set_holding()
   uint64_t next_reply_id_ = 1;           // reply_id of the next enqueued reply
   std::deque<uint64_t> held_;            // held reply ids, oldest first

@@ -71,6 +71,8 @@ class RawConn {
   // Connects to 127.0.0.1:port. `rcvbuf` > 0 sets SO_RCVBUF before connecting (to make a
   // client that does not read fill up quickly). Throws std::runtime_error on failure.
   static RawConn tcp(uint16_t port, int rcvbuf = 0);
+  // Connects to [::1]:port. Throws std::runtime_error on failure.
+  static RawConn tcp6(uint16_t port);
   static RawConn unix_socket(const std::string& path);
 
   RawConn(RawConn&& other) noexcept;

@@ -16,18 +16,30 @@ namespace respite::test {
 namespace {
 constexpr auto kStartTimeout = std::chrono::seconds(10);
 constexpr auto kStopTimeout = std::chrono::seconds(10);
-const std::string kTcpMarker = "listening on tcp 127.0.0.1:";
+const std::string kTcpMarker = "listening on tcp ";
 const std::string kUnixMarker = "listening on unix ";
 
-// The port after the TCP marker, or 0 if the line is not complete yet.
-uint16_t parse_port(const std::string& out) {
+// The address after the TCP marker ("127.0.0.1:<port>", "[::1]:<port>"), or "" while the
+// line is incomplete.
+std::string parse_tcp_address(const std::string& out) {
   size_t at = out.find(kTcpMarker);
-  if (at == std::string::npos) return 0;
+  if (at == std::string::npos) return "";
   size_t pos = at + kTcpMarker.size();
   size_t end = pos;
-  while (end < out.size() && isdigit(static_cast<unsigned char>(out[end]))) ++end;
-  if (end == pos || end == out.size()) return 0;  // digits may still be arriving
-  unsigned long port = std::stoul(out.substr(pos, end - pos));
+  while (end < out.size() && !isspace(static_cast<unsigned char>(out[end]))) ++end;
+  if (end == pos || end == out.size()) return "";  // the address may still be arriving
+  return out.substr(pos, end - pos);
+}
+
+// The port at the end of the TCP address after the marker, or 0 if the line is not complete yet.
+uint16_t parse_port(const std::string& out) {
+  std::string addr = parse_tcp_address(out);
+  size_t colon = addr.rfind(':');
+  if (colon == std::string::npos || colon + 1 == addr.size() || addr.size() - colon > 6) return 0;
+  for (size_t i = colon + 1; i < addr.size(); ++i) {
+    if (!isdigit(static_cast<unsigned char>(addr[i]))) return 0;
+  }
+  unsigned long port = std::stoul(addr.substr(colon + 1));
   return port > 0 && port < 65536 ? static_cast<uint16_t>(port) : 0;
 }
 
@@ -44,7 +56,7 @@ std::string parse_unix_path(const std::string& out) {
 }  // namespace
 
 RespiteProcess::RespiteProcess(RespiteOptions options) {
-  std::vector<std::string> argv = {RESPITE_BINARY, "--listen", "127.0.0.1:0", "--upstream", options.upstream_url};
+  std::vector<std::string> argv = {RESPITE_BINARY, "--listen", options.listen, "--upstream", options.upstream_url};
   bool wants_unix = false;
   for (const auto& s : options.sets) {
     argv.push_back("--set");
@@ -67,6 +79,7 @@ RespiteProcess::RespiteProcess(RespiteOptions options) {
                              std::string(RESPITE_BINARY) + "); output:\n" + out);
   }
   port_ = parse_port(out);
+  tcp_address_ = parse_tcp_address(out);
   unix_path_ = parse_unix_path(out);
 }
 
@@ -90,6 +103,22 @@ void RespiteProcess::stop() {
   proc_->wait_for_output([](const std::string&) { return false; }, deadline_in(std::chrono::seconds(2)));
   final_log_ = proc_->output();
   proc_.reset();
+}
+
+void RespiteProcess::send_signal(int sig) {
+  if (proc_) proc_->send_signal(sig);
+}
+
+std::optional<ExitStatus> RespiteProcess::wait_exit(Deadline deadline) {
+  if (!proc_) return exit_status_;
+  auto status = proc_->wait_exit(deadline);
+  if (!status) return std::nullopt;
+  // Its pipe closes as it exits; let the drain thread collect the last lines.
+  proc_->wait_for_output([](const std::string&) { return false; }, deadline_in(std::chrono::seconds(2)));
+  final_log_ = proc_->output();
+  exit_status_ = status;
+  proc_.reset();
+  return status;
 }
 
 std::string RespiteProcess::log() const { return proc_ ? proc_->output() : final_log_; }

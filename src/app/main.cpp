@@ -44,7 +44,7 @@ void raise_fd_limit(const config::Config& cfg) {
 
 int run(const config::Config& cfg) {
   raise_fd_limit(cfg);
-  uv_signal_t sigterm, sigint;  // declared before the loop: they must outlive it
+  uv_signal_t sigterm, sigint, sighup;  // declared before the loop: they must outlive it
   net::Loop loop;
   upstream::UpstreamPool pool(loop, cfg.upstream);
   proxy::Server server(loop, cfg, pool);
@@ -93,11 +93,17 @@ int run(const config::Config& cfg) {
   }
   uv_signal_start(&sigterm, on_signal, SIGTERM);
   uv_signal_start(&sigint, on_signal, SIGINT);
+  // SIGHUP would end the process by default; until live reload exists it is logged and ignored.
+  uv_signal_init(loop.raw(), &sighup);
+  uv_signal_start(&sighup, [](uv_signal_t*, int) {
+    obs::warn("SIGHUP: configuration reload is not supported by this version; ignoring (restart to apply changes)");
+  }, SIGHUP);
+  uv_unref(reinterpret_cast<uv_handle_t*>(&sighup));
 
   loop.run();
   // Whatever is still open (after a second signal) is closed, and the loop runs once
   // more so every close callback completes while the objects they refer to exist.
-  for (uv_signal_t* s : {&sigterm, &sigint}) {
+  for (uv_signal_t* s : {&sigterm, &sigint, &sighup}) {
     if (!uv_is_closing(reinterpret_cast<uv_handle_t*>(s))) uv_close(reinterpret_cast<uv_handle_t*>(s), nullptr);
   }
   server.close_all();

@@ -60,19 +60,7 @@ start_under_callgrind() {
         </dev/null >"$BENCH_WORK/$t.log" 2>&1 &
       ;;
     twemproxy)
-      cat >"$BENCH_WORK/nc.yml" <<EOF
-bench:
-  listen: 127.0.0.1:$P_PROXY
-  hash: fnv1a_64
-  distribution: ketama
-  redis: true
-  preconnect: true
-  auto_eject_hosts: false
-  server_connections: ${TW_SERVER_CONNECTIONS:-1}
-  timeout: 60000
-  servers:
-   - 127.0.0.1:$P_REDIS:1
-EOF
+      bench_twemproxy_conf "$BENCH_WORK/nc.yml" "$P_PROXY" "$P_REDIS" 60000
       "${VG[@]}" --callgrind-out-file="$out" nutcracker -c "$BENCH_WORK/nc.yml" -s "$P_TWSTATS" \
         -a 127.0.0.1 -o "$BENCH_WORK/nc-run.log" -p "$BENCH_WORK/nc.pid" \
         </dev/null >"$BENCH_WORK/$t.log" 2>&1 &

@@ -75,16 +75,8 @@ for t in $TARGETS; do
       bench_start_twemproxy "$P_TW" "$P_REDIS" "$P_TWSTATS"
       PORT[twemproxy]=$P_TW; PID[twemproxy]=$TW_PID; active+=(twemproxy) ;;
     respite)
-      if [[ ! -x $RESPITE_BIN ]]; then
-        [[ ${RESPITE_REQUIRED:-0} == 1 ]] && bench_die "respite binary $RESPITE_BIN not found"
-        bench_log "WARNING: $RESPITE_BIN not found; skipping respite"
-        continue
-      fi
-      if bench_start_respite "$RESPITE_BIN" "$P_RESPITE" "$P_REDIS" --set server.max_clients=20000; then
+      if bench_try_respite "$RESPITE_BIN" "$P_RESPITE" "$P_REDIS" --set server.max_clients=20000; then
         PORT[respite]=$P_RESPITE; PID[respite]=$RESPITE_PID; active+=(respite)
-      else
-        [[ ${RESPITE_REQUIRED:-0} == 1 ]] && bench_die "respite does not serve"
-        bench_log "WARNING: respite does not serve; skipping it"
       fi ;;
     *) bench_die "unknown target $t" ;;
   esac

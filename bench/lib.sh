@@ -141,21 +141,26 @@ bench_start_redis() {
 
 # bench_start_twemproxy PORT REDIS_PORT STATS_PORT; sets TW_PID
 # server_connections: TW_SERVER_CONNECTIONS (default 1, twemproxy's own default).
-bench_start_twemproxy() {
-  local port=$1 rport=$2 sport=$3 conf=$BENCH_WORK/nutcracker-$1.yml
-  cat >"$conf" <<EOF
+# bench_twemproxy_conf FILE PORT REDIS_PORT TIMEOUT_MS: writes a one-pool nutcracker config.
+bench_twemproxy_conf() {
+  cat >"$1" <<EOF
 bench:
-  listen: 127.0.0.1:$port
+  listen: 127.0.0.1:$2
   hash: fnv1a_64
   distribution: ketama
   redis: true
   preconnect: true
   auto_eject_hosts: false
   server_connections: ${TW_SERVER_CONNECTIONS:-1}
-  timeout: 5000
+  timeout: $4
   servers:
-   - 127.0.0.1:$rport:1
+   - 127.0.0.1:$3:1
 EOF
+}
+
+bench_start_twemproxy() {
+  local port=$1 rport=$2 sport=$3 conf=$BENCH_WORK/nutcracker-$1.yml
+  bench_twemproxy_conf "$conf" "$port" "$rport" 5000
   nutcracker -c "$conf" -s "$sport" -a 127.0.0.1 -o "$BENCH_WORK/nutcracker-$port.log" \
     -p "$BENCH_WORK/nutcracker-$port.pid" </dev/null &
   TW_PID=$!
@@ -183,6 +188,22 @@ bench_start_respite() {
     RESPITE_PID=
     return 1
   fi
+}
+
+# bench_try_respite BIN PORT REDIS_PORT [respite args...]: starts respite if the binary
+# exists and it answers PING (sets RESPITE_PID, returns 0); otherwise warns and returns 1,
+# or stops the script when RESPITE_REQUIRED=1.
+bench_try_respite() {
+  local bin=$1
+  if [[ ! -x $bin ]]; then
+    [[ ${RESPITE_REQUIRED:-0} == 1 ]] && bench_die "respite binary $bin not found"
+    bench_log "WARNING: $bin not found; skipping respite"
+    return 1
+  fi
+  if bench_start_respite "$@"; then return 0; fi
+  [[ ${RESPITE_REQUIRED:-0} == 1 ]] && bench_die "respite does not serve"
+  bench_log "WARNING: respite does not serve; skipping it"
+  return 1
 }
 
 # bench_cpu_ticks PID: utime+stime (all threads) in clock ticks.

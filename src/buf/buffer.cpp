@@ -14,9 +14,11 @@ void Buffer::compact() {
 
 void Buffer::make_room(size_t n) {
   size_t live = size();
-  // Compacting is enough when the dead prefix makes the room and is at least half the
-  // buffer (so repeated small compactions cannot go quadratic).
-  if (cap_ - live >= n && rpos_ >= cap_ / 2) {
+  // Compacting is enough when the dead prefix makes the room. Moving `live` bytes is
+  // paid for by the rpos_ >= live bytes consumed since the last move, so the cost stays
+  // linear, and a socket buffer with a small partial request at its end is reused
+  // instead of doubled.
+  if (cap_ - live >= n && rpos_ >= live) {
     compact();
     return;
   }

@@ -67,3 +67,17 @@ TEST(Buffer, ShrinkIfEmptyReleasesOnlyLargeEmptyBuffers) {
   b.append("again");
   EXPECT_EQ(b.view(), "again");
 }
+
+TEST(Buffer, ReadBufferWithASmallPartialTailIsReusedNotDoubled) {
+  // A socket read buffer: most of a read consumed, a partial request left at the end,
+  // then room for the next 64 KiB read is asked for. The consumed prefix (60 KiB) is
+  // less than half the buffer but far more than the 10 KiB still live: compact, do not grow.
+  Buffer b;
+  b.reserve(128 * 1024);
+  size_t cap = b.capacity();
+  b.append(std::string(70 * 1024, 'r'));
+  b.consume(60 * 1024);
+  b.prepare(64 * 1024);
+  EXPECT_EQ(b.capacity(), cap);
+  EXPECT_EQ(b.view(), std::string(10 * 1024, 'r'));
+}

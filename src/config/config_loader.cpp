@@ -1,10 +1,7 @@
 // Config loading: layers defaults, the TOML file, the environment and the command line
-// into a Config, then validates it (see config_loader.h). This is the only file that
+// into a Config, then validates it (config_validate.cpp). This is the only file that
 // includes toml++; every toml++ exception is caught here and turned into an error string.
 #include "config/config_loader.h"
-
-#include <arpa/inet.h>
-#include <sys/un.h>
 
 #include <algorithm>
 #include <cctype>
@@ -19,6 +16,7 @@
 #include <toml++/toml.h>
 #include <type_traits>
 
+#include "config/config_validate.h"
 #include "config/upstream_url.h"
 
 namespace respite::config {
@@ -88,9 +86,6 @@ const Field kFields[] = {
 #undef RESPITE_FIELD
 
 constexpr std::string_view kTables[] = {"server", "client", "upstream", "log"};
-constexpr std::string_view kLogLevels[] = {"trace", "debug", "info", "warn", "error", "critical", "off"};
-constexpr size_t kMaxPoolSize = 64;
-constexpr size_t kMaxUnixPath = sizeof(sockaddr_un{}.sun_path) - 1;
 
 std::string full_key(const Field& f) { return std::string(f.table) + "." + std::string(f.name); }
 
@@ -464,77 +459,6 @@ std::string get_env(const Environment& env, const char* name) {
   return v ? std::string(v) : std::string();
 }
 
-bool validate(Loader& loader, std::string& error) {
-  Config& c = loader.cfg;
-  auto fail = [&](std::string_view key, const std::string& msg) {
-    error = loader.about(key) + ": " + msg;
-    return false;
-  };
-
-  // [server]
-  if (!c.server.listen.empty()) {
-    ListenAddress addr;
-    std::string why;
-    if (!parse_listen_address(c.server.listen, addr, why)) return fail("server.listen", why);
-  }
-  if (c.server.unix_socket.size() > kMaxUnixPath) {
-    return fail("server.unix_socket", "path is too long (" + std::to_string(c.server.unix_socket.size()) +
-                                          " bytes; the limit is " + std::to_string(kMaxUnixPath) + ")");
-  }
-  if (c.server.listen.empty() && c.server.unix_socket.empty()) {
-    error = "config keys 'server.listen' and 'server.unix_socket' are both empty: respite would accept no "
-            "clients (set at least one)";
-    return false;
-  }
-  if (c.server.unix_socket_mode < 0 || c.server.unix_socket_mode > 0777) {
-    return fail("server.unix_socket_mode", "must be a permission mode between 0000 and 0777");
-  }
-  if (c.server.tcp_backlog < 1) return fail("server.tcp_backlog", "must be at least 1");
-  if (c.server.max_clients < 1) return fail("server.max_clients", "must be at least 1");
-  if (c.server.tcp_keepalive_s < 0) return fail("server.tcp_keepalive_s", "must be 0 (off) or more seconds");
-
-  // [client]
-  if (c.client.max_bulk_len < 1) return fail("client.max_bulk_len", "must be at least 1 byte");
-  if (c.client.max_args < 1) return fail("client.max_args", "must be at least 1");
-  if (c.client.max_inline_len < 1) return fail("client.max_inline_len", "must be at least 1 byte");
-  if (c.client.query_buffer_limit < 1) return fail("client.query_buffer_limit", "must be at least 1 byte");
-  if (c.client.output_buffer_limit < 1) return fail("client.output_buffer_limit", "must be at least 1 byte");
-  if (c.client.output_high_water < 1) return fail("client.output_high_water", "must be at least 1 byte");
-  // A high-water mark above output_buffer_limit is allowed: the limit then disconnects
-  // the client before reading would pause, which is what lowering only the limit means.
-  if (c.client.max_pending < 1) return fail("client.max_pending", "must be at least 1");
-  if (c.client.idle_timeout_s < 0) return fail("client.idle_timeout_s", "must be 0 (never) or more seconds");
-
-  // [upstream]
-  if (c.upstream.pool_size < 1 || c.upstream.pool_size > kMaxPoolSize) {
-    return fail("upstream.pool_size", "must be between 1 and " + std::to_string(kMaxPoolSize) + " (got " +
-                                          std::to_string(c.upstream.pool_size) + ")");
-  }
-  if (c.upstream.connect_timeout_ms < 1) return fail("upstream.connect_timeout_ms", "must be at least 1 ms");
-  if (c.upstream.command_timeout_ms < 0) {
-    return fail("upstream.command_timeout_ms", "must be 0 (off) or more milliseconds");
-  }
-  if (c.upstream.reconnect_min_ms < 1) return fail("upstream.reconnect_min_ms", "must be at least 1 ms");
-  if (c.upstream.reconnect_max_ms < c.upstream.reconnect_min_ms) {
-    return fail("upstream.reconnect_max_ms", std::to_string(c.upstream.reconnect_max_ms) +
-                                                 " ms must not be less than upstream.reconnect_min_ms (" +
-                                                 std::to_string(c.upstream.reconnect_min_ms) + " ms)");
-  }
-  if (c.upstream.max_inflight < 1) return fail("upstream.max_inflight", "must be at least 1");
-  if (c.upstream.max_batches_in_flight < 0)
-    return fail("upstream.max_batches_in_flight", "must be 0 (no limit) or more");
-
-  // [log]
-  std::string level = c.log.level;
-  std::transform(level.begin(), level.end(), level.begin(), [](unsigned char ch) { return std::tolower(ch); });
-  if (std::find(std::begin(kLogLevels), std::end(kLogLevels), level) == std::end(kLogLevels)) {
-    return fail("log.level", "'" + c.log.level + "' is not a log level (use trace, debug, info, warn, error, "
-                             "critical or off)");
-  }
-  c.log.level = level;
-  return true;
-}
-
 bool load_layers(const CliOptions& cli, const Environment& env, Loader& loader, std::string& error) {
   // 2. the file
   if (!cli.config_path.empty() && !load_file(loader, cli.config_path, error)) return false;
@@ -587,7 +511,7 @@ bool load_layers(const CliOptions& cli, const Environment& env, Loader& loader, 
   }
 
   // 7. validation
-  return validate(loader, error);
+  return validate_config(loader.cfg, [&loader](std::string_view key) { return loader.about(key); }, error);
 }
 
 // TOML rendering for dump_config().
@@ -619,94 +543,6 @@ std::string render_bytes(size_t n) {
 }
 
 }  // namespace
-
-bool parse_byte_size(std::string_view text, size_t& out, std::string& error) {
-  size_t digits = 0;
-  while (digits < text.size() && text[digits] >= '0' && text[digits] <= '9') ++digits;
-  if (digits == 0) {
-    error = "'" + std::string(text) + "' is not a byte size (expected digits with an optional unit: "
-            "b, k, kb, m, mb, g, gb)";
-    return false;
-  }
-  std::string unit(text.substr(digits));
-  std::transform(unit.begin(), unit.end(), unit.begin(), [](unsigned char ch) { return std::tolower(ch); });
-  uint64_t mul = 0;
-  if (unit.empty() || unit == "b") mul = 1;
-  else if (unit == "k") mul = 1000;
-  else if (unit == "kb") mul = 1024;
-  else if (unit == "m") mul = 1000 * 1000;
-  else if (unit == "mb") mul = 1024 * 1024;
-  else if (unit == "g") mul = 1000ull * 1000 * 1000;
-  else if (unit == "gb") mul = 1024ull * 1024 * 1024;
-  else {
-    error = "'" + std::string(text) + "' has an unknown size unit '" + std::string(text.substr(digits)) +
-            "' (use b, k, kb, m, mb, g or gb)";
-    return false;
-  }
-  uint64_t value = 0;
-  constexpr uint64_t kMax = std::numeric_limits<size_t>::max();
-  for (size_t i = 0; i < digits; ++i) {
-    uint64_t d = static_cast<uint64_t>(text[i] - '0');
-    if (value > (kMax - d) / 10) {
-      error = "'" + std::string(text) + "' is too large a byte size";
-      return false;
-    }
-    value = value * 10 + d;
-  }
-  if (value > kMax / mul) {
-    error = "'" + std::string(text) + "' is too large a byte size";
-    return false;
-  }
-  out = static_cast<size_t>(value * mul);
-  return true;
-}
-
-bool parse_listen_address(std::string_view text, ListenAddress& out, std::string& error) {
-  const std::string shown = "'" + std::string(text) + "'";
-  std::string_view host;
-  std::string_view port;
-  bool ipv6 = false;
-  if (!text.empty() && text.front() == '[') {
-    auto close = text.find(']');
-    if (close == std::string_view::npos || close + 1 >= text.size() || text[close + 1] != ':') {
-      error = shown + " is not a listen address (expected [ipv6]:port, e.g. [::1]:6380)";
-      return false;
-    }
-    host = text.substr(1, close - 1);
-    port = text.substr(close + 2);
-    ipv6 = true;
-  } else {
-    auto colon = text.rfind(':');
-    if (colon == std::string_view::npos) {
-      error = shown + " is not a listen address (expected host:port, e.g. 127.0.0.1:6380)";
-      return false;
-    }
-    host = text.substr(0, colon);
-    port = text.substr(colon + 1);
-    if (host.find(':') != std::string_view::npos) {
-      error = shown + ": write IPv6 addresses in brackets, e.g. [::1]:6380";
-      return false;
-    }
-  }
-  if (port.empty() || port.size() > 5 ||
-      !std::all_of(port.begin(), port.end(), [](char ch) { return ch >= '0' && ch <= '9'; }) ||
-      std::stoul(std::string(port)) > 65535) {
-    error = shown + ": port '" + std::string(port) + "' is not a number in 0..65535";
-    return false;
-  }
-  std::string host_str(host);
-  if (!ipv6 && host_str == "localhost") host_str = "127.0.0.1";
-  unsigned char buf[sizeof(in6_addr)];
-  if (inet_pton(ipv6 ? AF_INET6 : AF_INET, host_str.c_str(), buf) != 1) {
-    error = shown + ": host '" + std::string(host) + "' is not an IP address (use an IPv4 address, [ipv6] or "
-            "localhost; listen addresses are not resolved)";
-    return false;
-  }
-  out.host = std::move(host_str);
-  out.port = static_cast<uint16_t>(std::stoul(std::string(port)));
-  out.ipv6 = ipv6;
-  return true;
-}
 
 bool load_config(const CliOptions& cli, const Environment& env, Config& out, std::string& error) {
   try {

@@ -13,6 +13,7 @@
 
 #include "config/cli.h"
 #include "config/config.h"
+#include "config/config_values.h"
 
 namespace respite::config {
 
@@ -44,21 +45,6 @@ struct Environment {
 // names the offending key (never the password). Never throws.
 bool load_config(const CliOptions& cli, const Environment& env, Config& out, std::string& error);
 
-// A parsed server.listen address.
-struct ListenAddress {
-  std::string host;   // IP literal without brackets ("127.0.0.1", "::1")
-  uint16_t port = 0;  // 0 = ephemeral port chosen by the kernel
-  bool ipv6 = false;  // true when host is an IPv6 literal
-};
-
-// Parses "a.b.c.d:port", "[ipv6]:port" or "localhost:port" (= 127.0.0.1). Only IP
-// literals are accepted: listen addresses are never resolved. Port 0..65535.
-bool parse_listen_address(std::string_view text, ListenAddress& out, std::string& error);
-
-// Parses a byte count the way Redis's memtoll does: digits with an optional
-// case-insensitive unit b, k (1000), kb (1024), m (1e6), mb (1024^2), g (1e9),
-// gb (1024^3). "64mb" -> 67108864. Rejects signs, fractions, spaces and overflow.
-bool parse_byte_size(std::string_view text, size_t& out, std::string& error);
 
 // The effective configuration rendered as TOML (the same syntax the loader reads), for
 // --check-config and the admin config view. upstream.url is rendered from the parsed

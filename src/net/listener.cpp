@@ -3,7 +3,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <cstdlib>
 
 #include "net/loop.h"
 #include "net/stream.h"
@@ -11,30 +10,13 @@
 
 namespace respite::net {
 
-bool split_host_port(const std::string& address, std::string& host, int& port) {
-  size_t colon = address.rfind(':');
-  if (colon == std::string::npos || colon + 1 >= address.size()) return false;
-  host = address.substr(0, colon);
-  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
-  if (host.empty()) return false;
-  char* end = nullptr;
-  long p = std::strtol(address.c_str() + colon + 1, &end, 10);
-  if (*end != '\0' || p < 0 || p > 65535) return false;
-  port = static_cast<int>(p);
-  return true;
-}
-
 Listener::Listener(Loop& loop, AcceptFn on_accept) : loop_(loop), on_accept_(std::move(on_accept)) {}
 
 Listener::~Listener() { close(); }
 
-int Listener::listen_tcp(const std::string& address, int backlog, std::string& error) {
-  std::string host;
-  int port = 0;
-  if (!split_host_port(address, host, port)) {
-    error = "invalid listen address '" + address + "' (want host:port)";
-    return UV_EINVAL;
-  }
+int Listener::listen_tcp(const std::string& host, int port, int backlog, std::string& error) {
+  const std::string address = host.find(':') == std::string::npos ? host + ":" + std::to_string(port)
+                                                                  : "[" + host + "]:" + std::to_string(port);
   sockaddr_storage ss{};
   if (uv_ip4_addr(host.c_str(), port, reinterpret_cast<sockaddr_in*>(&ss)) != 0 &&
       uv_ip6_addr(host.c_str(), port, reinterpret_cast<sockaddr_in6*>(&ss)) != 0) {

@@ -20,9 +20,9 @@ class Listener {
   Listener(const Listener&) = delete;
   Listener& operator=(const Listener&) = delete;
 
-  // "host:port" or "[v6]:port"; port 0 picks a free port. Returns 0 or a libuv error,
-  // with `error` describing it.
-  int listen_tcp(const std::string& address, int backlog, std::string& error);
+  // `host` is an IPv4 or IPv6 literal (already validated by the caller); port 0 picks a
+  // free port. Returns 0 or a libuv error, with `error` describing it.
+  int listen_tcp(const std::string& host, int port, int backlog, std::string& error);
   // Binds a unix socket (an existing stale socket file is replaced) with `mode` perms.
   int listen_unix(const std::string& path, int mode, int backlog, std::string& error);
   // Address actually bound, e.g. "127.0.0.1:6380" or "unix /run/respite.sock".
@@ -41,7 +41,5 @@ class Listener {
   std::string unix_path_;    // socket file to unlink on close
 };
 
-// Splits "host:port" / "[v6]:port" into parts. False when malformed.
-bool split_host_port(const std::string& address, std::string& host, int& port);
 
 }  // namespace respite::net

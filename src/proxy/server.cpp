@@ -1,5 +1,6 @@
 #include "proxy/server.h"
 
+#include "config/config_values.h"
 #include "core/errors.h"
 #include "net/loop.h"
 #include "net/stream.h"
@@ -33,8 +34,10 @@ bool Server::start(std::string& error) {
   const auto& sc = cfg_.server;
   auto accept = [this](net::Stream* s) { on_accept(s); };
   if (!sc.listen.empty()) {
+    config::ListenAddress addr;  // validated when the config was loaded
+    if (!config::parse_listen_address(sc.listen, addr, error)) return false;
     auto l = std::make_unique<net::Listener>(loop_, accept);
-    if (l->listen_tcp(sc.listen, sc.tcp_backlog, error) != 0) return false;
+    if (l->listen_tcp(addr.host, addr.port, sc.tcp_backlog, error) != 0) return false;
     obs::info("listening on tcp {}", l->bound());
     bound_.push_back(l->bound());
     listeners_.push_back(std::move(l));

@@ -8,7 +8,7 @@ PACKAGES=(
   libuv1-dev libhiredis-dev libxxhash-dev libspdlog-dev libtomlplusplus-dev libgtest-dev
   redis-server redis-tools
   clang libclang-rt-14-dev
-  python3 python3-redis
+  python3 python3-redis ruby ruby-redis
   nutcracker
 )
 

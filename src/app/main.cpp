@@ -30,7 +30,7 @@ constexpr uint64_t kDrainDeadlineMs = 5000;  // longest wait for in-flight repli
 // Raises the open-file limit so max_clients connections (plus upstream connections,
 // listeners and a margin) fit, as far as the hard limit allows.
 void raise_fd_limit(const config::Config& cfg) {
-  rlim_t want = static_cast<rlim_t>(cfg.server.max_clients + cfg.upstream.pool_size + 64);
+  rlim_t want = static_cast<rlim_t>(cfg.server.max_clients + cfg.upstream.pool_size + cfg.upstream.max_pinned + 64);
   rlimit rl{};
   if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= want) return;
   rlim_t target = (rl.rlim_max == RLIM_INFINITY || rl.rlim_max >= want) ? want : rl.rlim_max;

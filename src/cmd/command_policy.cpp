@@ -1,110 +1,99 @@
 #include "cmd/command_policy.h"
 
-#include <array>
-#include <charconv>
-#include <string>
+#include <memory>
 #include <unordered_map>
 
 namespace respite::cmd {
 namespace {
 
-enum class Kind : uint8_t { Special, Dedicated, Refused };
-
-struct Rule {
-  Kind kind;             // how the command is treated
-  std::string_view why;  // refusal reason (Refused only)
+// Commands (or subcommands, "parent|sub") with a Kind other than Plain, by table name.
+// Blocking commands are found from the table's `blocking` flag, plus these few that wait
+// on the server without the flag.
+constexpr std::pair<std::string_view, Kind> kSpecial[] = {
+    {"quit", Kind::Quit},
+    {"reset", Kind::Reset},
+    {"auth", Kind::Auth},
+    {"hello", Kind::Hello},
+    {"select", Kind::Select},
+    {"multi", Kind::Multi},
+    {"exec", Kind::Exec},
+    {"discard", Kind::Discard},
+    {"watch", Kind::Watch},
+    {"unwatch", Kind::Unwatch},
+    {"subscribe", Kind::Subscribe},
+    {"psubscribe", Kind::Psubscribe},
+    {"ssubscribe", Kind::Ssubscribe},
+    {"unsubscribe", Kind::Unsubscribe},
+    {"punsubscribe", Kind::Punsubscribe},
+    {"sunsubscribe", Kind::Sunsubscribe},
+    {"monitor", Kind::Monitor},
+    // A busy script holds its connection: the kill must come in on another one, not queue
+    // behind the script on the shared connection.
+    {"script|kill", Kind::Blocking},
+    {"function|kill", Kind::Blocking},
+    {"client|id", Kind::ClientId},
+    {"client|setname", Kind::ClientSetname},
+    {"client|getname", Kind::ClientGetname},
+    {"client|info", Kind::ClientInfo},
+    {"client|list", Kind::ClientList},
+    {"client|kill", Kind::ClientKill},
+    {"client|no-evict", Kind::ClientNoEvict},
+    {"client|reply", Kind::ClientReply},
+    {"client|unblock", Kind::ClientUnblock},
+    {"client|getredir", Kind::ClientGetredir},
+    {"client|tracking", Kind::ClientTracking},
+    {"client|trackinginfo", Kind::ClientTrackingInfo},
+    {"client|caching", Kind::ClientCaching},
+    // A replication handshake takes the connection over for good.
+    {"sync", Kind::Refuse},
+    {"psync", Kind::Refuse},
+    {"replconf", Kind::Refuse},
+    // The Lua debugger would take over the shared connection for other clients' EVALs.
+    {"script|debug", Kind::Refuse},
 };
 
-// Commands whose handling differs from plain forwarding, keyed by lowercase name.
-const std::unordered_map<std::string_view, Rule>& rules() {
-  static const std::unordered_map<std::string_view, Rule> table = {
-      {"quit", {Kind::Special, {}}},
-      {"reset", {Kind::Special, {}}},
-      {"select", {Kind::Special, {}}},
-      {"auth", {Kind::Special, {}}},
-      {"hello", {Kind::Special, {}}},
-      {"client", {Kind::Special, {}}},
-      {"xread", {Kind::Special, {}}},
-      {"xreadgroup", {Kind::Special, {}}},
-      // Transactions keep state on the connection.
-      {"multi", {Kind::Dedicated, {}}},
-      {"exec", {Kind::Dedicated, {}}},
-      {"discard", {Kind::Dedicated, {}}},
-      {"watch", {Kind::Dedicated, {}}},
-      {"unwatch", {Kind::Dedicated, {}}},
-      // Blocking commands would stall every client behind them on a shared connection.
-      {"blpop", {Kind::Dedicated, {}}},
-      {"brpop", {Kind::Dedicated, {}}},
-      {"brpoplpush", {Kind::Dedicated, {}}},
-      {"blmove", {Kind::Dedicated, {}}},
-      {"blmpop", {Kind::Dedicated, {}}},
-      {"bzpopmin", {Kind::Dedicated, {}}},
-      {"bzpopmax", {Kind::Dedicated, {}}},
-      {"bzmpop", {Kind::Dedicated, {}}},
-      {"wait", {Kind::Dedicated, {}}},
-      {"waitaof", {Kind::Dedicated, {}}},
-      // Pub/sub and MONITOR turn the connection into a push stream.
-      {"subscribe", {Kind::Dedicated, {}}},
-      {"psubscribe", {Kind::Dedicated, {}}},
-      {"ssubscribe", {Kind::Dedicated, {}}},
-      {"unsubscribe", {Kind::Dedicated, {}}},
-      {"punsubscribe", {Kind::Dedicated, {}}},
-      {"sunsubscribe", {Kind::Dedicated, {}}},
-      {"monitor", {Kind::Dedicated, {}}},
-      // Replication handshakes take over the connection for good.
-      {"sync", {Kind::Refused, "replication commands cannot go through a proxy"}},
-      {"psync", {Kind::Refused, "replication commands cannot go through a proxy"}},
-      {"replconf", {Kind::Refused, "replication commands cannot go through a proxy"}},
-  };
-  return table;
-}
-
-// (length, first letter) pairs of the names in rules(): a request whose name matches no
-// pair is a plain forward without hashing anything (GET, SET, HGET... all miss).
-struct QuickFilter {
-  bool maybe[33][26] = {};  // [name length][first letter - 'a']
-  QuickFilter() {
-    for (const auto& [name, rule] : rules()) {
-      if (name.size() <= 32) maybe[name.size()][name[0] - 'a'] = true;
+// Kind of each table entry that is not Plain, keyed by the entry's address.
+class KindIndex {
+ public:
+  explicit KindIndex(const CommandTable& table) : table_(&table) {
+    for (const auto& [name, kind] : kSpecial) {
+      if (const CommandInfo* info = table.find(name)) kinds_.emplace(info, kind);
+    }
+    for (const auto& info : table.commands()) {
+      if (info.has(CommandFlag::Blocking)) kinds_.emplace(&info, Kind::Blocking);
     }
   }
-  bool may_match(std::string_view name) const {
-    if (name.empty() || name.size() > 32) return false;
-    char c = name[0];
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c + 32);
-    if (c < 'a' || c > 'z') return false;
-    return maybe[name.size()][c - 'a'];
+  const CommandTable* table() const { return table_; }
+  Kind kind(const CommandInfo* info) const {
+    auto it = kinds_.find(info);
+    return it == kinds_.end() ? Kind::Plain : it->second;
   }
+
+ private:
+  const CommandTable* table_;
+  std::unordered_map<const CommandInfo*, Kind> kinds_;
 };
 
-bool lower_into(std::string_view in, std::array<char, 32>& out, std::string_view& view) {
-  if (in.size() > out.size()) return false;
-  for (size_t i = 0; i < in.size(); ++i) {
-    char c = in[i];
-    out[i] = (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c;
+const KindIndex& index_for(const CommandTable& table) {
+  // Nearly always the builtin table; a test may pass its own.
+  static const KindIndex builtin(CommandTable::builtin());
+  if (&table == builtin.table()) return builtin;
+  static thread_local const CommandTable* last = nullptr;
+  static thread_local std::unique_ptr<KindIndex> other;
+  if (last != &table) {
+    other = std::make_unique<KindIndex>(table);
+    last = &table;
   }
-  view = std::string_view(out.data(), in.size());
-  return true;
+  return *other;
 }
 
-Decision client_subcommand(std::span<const std::string_view> args) {
-  if (args.size() < 2) return {};
-  std::string_view sub = args[1];
-  if (iequals(sub, "reply"))
-    return {Route::Refuse, "CLIENT REPLY would desynchronise the shared upstream connection"};
-  if (iequals(sub, "tracking") || iequals(sub, "caching") || iequals(sub, "getredir") ||
-      iequals(sub, "trackinginfo"))
-    return {Route::NeedsDedicated, {}};
-  return {};
-}
-
-Decision hello(std::span<const std::string_view> args) {
-  if (args.size() >= 2) {
-    if (args[1] == "3") return {Route::HelloNoProto, {}};
-    if (args.size() > 2)
-      return {Route::Refuse, "HELLO with AUTH or SETNAME would change the shared upstream connection"};
+// XREAD / XREADGROUP wait only with BLOCK, which comes before STREAMS.
+bool has_block_option(std::span<const std::string_view> args) {
+  for (size_t i = 1; i < args.size(); ++i) {
+    if (iequals(args[i], "streams")) return false;
+    if (iequals(args[i], "block")) return true;
   }
-  return {};
+  return false;
 }
 
 }  // namespace
@@ -120,42 +109,29 @@ bool iequals(std::string_view a, std::string_view b) {
   return true;
 }
 
-Decision classify(std::span<const std::string_view> args, int shared_db) {
-  static const QuickFilter filter;
-  if (args.empty() || !filter.may_match(args[0])) return {};
-  std::array<char, 32> buf;
-  std::string_view name;
-  if (!lower_into(args[0], buf, name)) return {};
-  const auto& table = rules();
-  auto it = table.find(name);
-  if (it == table.end()) return {};
-  switch (it->second.kind) {
-    case Kind::Dedicated:
-      return {Route::NeedsDedicated, {}};
-    case Kind::Refused:
-      return {Route::Refuse, it->second.why};
-    case Kind::Special:
-      break;
+Decision classify(const CommandTable& table, std::span<const std::string_view> args) {
+  Decision d;
+  if (args.empty()) return d;
+  d.info = table.find(args);
+  if (!d.info) return d;
+  if (d.info->container && args.size() >= 2 && d.info->name == "client" &&
+      (iequals(args[1], "setinfo") || iequals(args[1], "no-touch"))) {
+    // Redis 7.2 subcommands that clients send on connect; about the connection only.
+    d.kind = Kind::ClientSetinfo;
+    return d;
   }
-  if (name == "quit") return {Route::Quit, {}};
-  if (name == "reset") return {Route::Reset, {}};
-  if (name == "auth") return {Route::Auth, {}};
-  if (name == "hello") return hello(args);
-  if (name == "client") return client_subcommand(args);
-  if (name == "select") {
-    if (args.size() != 2) return {};  // Redis answers the arity error
-    int db = -1;
-    auto [p, ec] = std::from_chars(args[1].data(), args[1].data() + args[1].size(), db);
-    if (ec == std::errc() && p == args[1].data() + args[1].size() && db == shared_db)
-      return {Route::SelectSame, {}};
-    return {Route::NeedsDedicated, {}};
+  d.arity_ok = d.info->arity_ok(args.size());
+  d.kind = index_for(table).kind(d.info);
+  if (d.kind == Kind::Blocking && d.info->has(CommandFlag::Movablekeys) &&
+      (d.info->name == "xread" || d.info->name == "xreadgroup") && !has_block_option(args)) {
+    d.kind = Kind::Plain;
   }
-  // XREAD / XREADGROUP block only with the BLOCK option (before STREAMS).
-  for (size_t i = 1; i < args.size(); ++i) {
-    if (iequals(args[i], "streams")) break;
-    if (iequals(args[i], "block")) return {Route::NeedsDedicated, {}};
-  }
-  return {};
+  return d;
+}
+
+std::string_view display_name(const Decision& d, std::span<const std::string_view> args) {
+  if (d.info) return d.info->name;
+  return args.empty() ? std::string_view() : args[0];
 }
 
 }  // namespace respite::cmd

@@ -1,37 +1,68 @@
-// Command policy: decides, from a request's arguments, whether it can be sent over a
-// shared (multiplexed) upstream connection, must be answered by respite itself, or
-// needs connection state that a shared connection cannot carry.
+// Command policy: what kind of request this is, as far as routing goes. Driven by the
+// command table (proto/commands.tsv): its flags say which commands block, and the few
+// commands that carry connection state or describe the connection are named here.
 //
-// This is the pass-through core's small, hand-written rule set. The generated command
-// table (proto/) replaces the name lists when pinned sessions arrive; the Route values
-// stay.
+// The session (src/proxy) decides from the Kind whether a request is multiplexed on a
+// shared upstream connection, needs a dedicated (pinned) connection, or is answered by
+// respite itself. Unknown commands (modules) are Plain: forwarded, treated as writes.
 #pragma once
 
 #include <cstdint>
 #include <span>
 #include <string_view>
 
+#include "cmd/command_table.h"
+
 namespace respite::cmd {
 
-enum class Route : uint8_t {
-  Forward,         // stateless: any shared connection, in the client's order
-  Quit,            // reply +OK, then close the client after flushing
-  Reset,           // reply +RESET (the client's own state is reset; nothing forwarded)
-  SelectSame,      // SELECT of the database the upstream connections already use: +OK
-  Auth,            // AUTH to respite itself
-  HelloNoProto,    // HELLO 3: -NOPROTO, so clients fall back to RESP2
-  NeedsDedicated,  // transactions, blocking, pub/sub, MONITOR, other-db SELECT, tracking
-  Refuse,          // would desynchronise or hijack the shared connection (CLIENT REPLY, SYNC...)
+enum class Kind : uint8_t {
+  Plain,         // stateless: forwarded in the client's order
+  Quit,          // +OK, then close after earlier replies
+  Reset,         // the client's whole state is reset
+  Auth,          // AUTH to respite itself
+  Hello,         // HELLO [protover [AUTH u p] [SETNAME n]]
+  Select,        // SELECT db
+  Multi,         // transactions
+  Exec,
+  Discard,
+  Watch,
+  Unwatch,
+  Subscribe,     // pub/sub (RESP2 subscribed mode)
+  Psubscribe,
+  Ssubscribe,
+  Unsubscribe,
+  Punsubscribe,
+  Sunsubscribe,
+  Monitor,
+  Blocking,      // may wait on the server: a dedicated connection for the duration
+  ClientId,      // CLIENT subcommands answered from the client's own view
+  ClientSetname,
+  ClientGetname,
+  ClientInfo,
+  ClientList,
+  ClientKill,
+  ClientNoEvict,
+  ClientReply,
+  ClientUnblock,
+  ClientGetredir,
+  ClientTracking,
+  ClientTrackingInfo,
+  ClientCaching,
+  ClientSetinfo,      // CLIENT SETINFO / NO-TOUCH (Redis 7.2): acknowledged, no effect
+  Refuse,        // cannot work through a proxy (replication, the Lua debugger)
 };
 
 struct Decision {
-  Route route = Route::Forward;   // what to do with the request
-  std::string_view why;           // for Refuse: the reason, worded for an error reply
+  Kind kind = Kind::Plain;
+  const CommandInfo* info = nullptr;  // null: not in the table (module or unknown command)
+  bool arity_ok = true;               // false: Redis would answer "wrong number of arguments"
 };
 
-// `args` is the whole request (args[0] is the command name, any case). `shared_db` is
-// the database the shared upstream connections have selected.
-Decision classify(std::span<const std::string_view> args, int shared_db);
+// `args` is the whole request (args[0] is the command name, any case).
+Decision classify(const CommandTable& table, std::span<const std::string_view> args);
+
+// Name of the command for error messages, as Redis prints it: "get", "client|setname".
+std::string_view display_name(const Decision& d, std::span<const std::string_view> args);
 
 // ASCII case-insensitive equality (command names and keywords).
 bool iequals(std::string_view a, std::string_view b);

@@ -140,6 +140,7 @@ Environment:
   RESPITE_UPSTREAM_URL       the Redis server URL (upstream.url)
   RESPITE_UPSTREAM_PASSWORD  the Redis password; overrides a password in the URL
                              (must not be combined with upstream.password_file)
+  RESPITE_CLIENT_PASSWORD    the password clients must AUTH with (client.password)
   RESPITE_LOG_LEVEL          the log level (log.level)
 Empty variables are ignored.
 

@@ -5,6 +5,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace respite::config {
 
@@ -29,6 +30,14 @@ struct ServerConfig {
   int tcp_keepalive_s = 300;              // TCP keepalive on client sockets (0 = off)
 };
 
+// A named user clients may authenticate as with AUTH <name> <password> (client.users).
+struct ClientUser {
+  std::string name;      // user name: non-empty, no spaces or control characters; "default" = the default user
+  std::string password;  // the user's password (non-empty); never logged or dumped
+
+  bool operator==(const ClientUser&) const = default;
+};
+
 struct ClientConfig {
   size_t max_bulk_len = 512u * 1024 * 1024;        // longest argument (Redis proto-max-bulk-len)
   size_t max_args = 1024u * 1024;                  // most arguments in one request
@@ -38,6 +47,9 @@ struct ClientConfig {
   size_t output_high_water = 4u * 1024 * 1024;     // stop reading a client whose unsent replies pass this
   size_t max_pending = 1024;                       // stop reading a client with this many unanswered requests
   int idle_timeout_s = 0;                          // close clients idle this long (0 = never)
+  std::string password;                            // default user's password, like requirepass ("" = none)
+  std::vector<ClientUser> users;                   // named users for AUTH <user> <password>
+  std::vector<std::string> deny_commands;          // refused: "keys" or "config|set"; lower case, no duplicates
 };
 
 struct UpstreamConfig {
@@ -51,6 +63,8 @@ struct UpstreamConfig {
   int reconnect_max_ms = 5000;                 // reconnect delay cap
   size_t max_inflight = 65536;                 // requests in flight on one connection; beyond: error reply
   int max_batches_in_flight = 2;               // written batches awaiting replies before the next waits (0 = no limit)
+  size_t max_pinned = 128;                     // dedicated (pinned) connections in total, in use plus idle (>= 1)
+  size_t pinned_idle = 8;                      // returned dedicated connections kept for reuse (<= max_pinned)
 };
 
 struct LogConfig {

@@ -29,6 +29,9 @@ enum class Kind {
   Count,   // size_t; non-negative TOML integer
   Bytes,   // size_t; non-negative integer, or a string with a unit ("64mb")
   Mode,    // int; integer (0o660) or octal string ("0660")
+  Secret,  // std::string, like String, but never shown: dumped as "***"
+  Words,   // std::vector<std::string>; TOML array of strings, or comma-separated --set text
+  Users,   // std::vector<ClientUser>; TOML array of tables { name, password }
 };
 
 template <Kind K>
@@ -38,6 +41,9 @@ template <> struct KindType<Kind::Int> { using type = int; };
 template <> struct KindType<Kind::Count> { using type = size_t; };
 template <> struct KindType<Kind::Bytes> { using type = size_t; };
 template <> struct KindType<Kind::Mode> { using type = int; };
+template <> struct KindType<Kind::Secret> { using type = std::string; };
+template <> struct KindType<Kind::Words> { using type = std::vector<std::string>; };
+template <> struct KindType<Kind::Users> { using type = std::vector<ClientUser>; };
 
 // One settable key and where it lives in Config.
 struct Field {
@@ -71,6 +77,9 @@ const Field kFields[] = {
     RESPITE_FIELD(client, output_high_water, Kind::Bytes),
     RESPITE_FIELD(client, max_pending, Kind::Count),
     RESPITE_FIELD(client, idle_timeout_s, Kind::Int),
+    RESPITE_FIELD(client, password, Kind::Secret),
+    RESPITE_FIELD(client, users, Kind::Users),
+    RESPITE_FIELD(client, deny_commands, Kind::Words),
     RESPITE_FIELD(upstream, url, Kind::String),
     RESPITE_FIELD(upstream, password_file, Kind::String),
     RESPITE_FIELD(upstream, pool_size, Kind::Count),
@@ -80,6 +89,8 @@ const Field kFields[] = {
     RESPITE_FIELD(upstream, reconnect_max_ms, Kind::Int),
     RESPITE_FIELD(upstream, max_inflight, Kind::Count),
     RESPITE_FIELD(upstream, max_batches_in_flight, Kind::Int),
+    RESPITE_FIELD(upstream, max_pinned, Kind::Count),
+    RESPITE_FIELD(upstream, pinned_idle, Kind::Count),
     RESPITE_FIELD(log, level, Kind::String),
 };
 
@@ -163,6 +174,9 @@ std::string_view expected_type(Kind kind) {
     case Kind::Count: return "a non-negative integer";
     case Kind::Bytes: return "a byte size (an integer, or a string with a unit such as \"64mb\")";
     case Kind::Mode: return "a file mode (an octal string such as \"0660\", or an integer such as 0o660)";
+    case Kind::Secret: return "a string";
+    case Kind::Words: return "an array of strings";
+    case Kind::Users: return "an array of tables with a name and a password ([[client.users]])";
   }
   return "";
 }
@@ -193,6 +207,25 @@ bool parse_int_text(std::string_view text, int64_t& out) {
   }
   out = negative ? -value : value;
   return true;
+}
+
+// Splits comma-separated --set text ("keys, flushall") into trimmed items. Blank text is
+// an empty list; an empty item is kept so that validation reports it.
+std::vector<std::string> split_list_text(std::string_view text) {
+  auto trim = [](std::string_view v) {
+    while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
+    while (!v.empty() && (v.back() == ' ' || v.back() == '\t')) v.remove_suffix(1);
+    return v;
+  };
+  std::vector<std::string> items;
+  if (trim(text).empty()) return items;
+  while (true) {
+    auto comma = text.find(',');
+    items.emplace_back(trim(text.substr(0, comma)));
+    if (comma == std::string_view::npos) break;
+    text.remove_prefix(comma + 1);
+  }
+  return items;
 }
 
 std::string node_origin(const std::string& path, const toml::node& node) {
@@ -300,6 +333,86 @@ bool apply_value(Config& cfg, const Field& field, const toml::node* node, const 
         }
       }
       *static_cast<int*>(target) = mode;
+      return true;
+    }
+    case Kind::Secret: {
+      // Same input rules as String; only the rendering differs.
+      if (node && node->is_string()) {
+        *static_cast<std::string*>(target) = node->as_string()->get();
+      } else if (text) {
+        *static_cast<std::string*>(target) = *text;
+      } else {
+        return type_error();
+      }
+      return true;
+    }
+    case Kind::Words: {
+      std::vector<std::string> words;
+      if (node && node->is_array()) {
+        size_t index = 0;
+        for (const toml::node& item : *node->as_array()) {
+          ++index;
+          if (!item.is_string()) {
+            error = origin + ": config key '" + key + "' entry " + std::to_string(index) + " expects a string, got " +
+                    std::string(toml_type_name(item.type()));
+            return false;
+          }
+          words.push_back(item.as_string()->get());
+        }
+      } else if (text) {
+        // --set text: "keys,flushall", or a TOML string holding the same.
+        words = split_list_text(node && node->is_string() ? std::string_view(node->as_string()->get())
+                                                          : std::string_view(*text));
+      } else {
+        return type_error();
+      }
+      *static_cast<std::vector<std::string>*>(target) = std::move(words);
+      return true;
+    }
+    case Kind::Users: {
+      if (!node || !node->is_array()) return type_error();
+      std::vector<ClientUser> users;
+      size_t index = 0;
+      for (const toml::node& item : *node->as_array()) {
+        ++index;
+        const std::string entry = origin + ": config key '" + key + "' entry " + std::to_string(index);
+        const toml::table* table = item.as_table();
+        if (!table) {
+          error = entry + " expects a table with a name and a password, got " +
+                  std::string(toml_type_name(item.type()));
+          return false;
+        }
+        ClientUser user;
+        bool has_name = false;
+        bool has_password = false;
+        for (auto&& [user_key, user_value] : *table) {
+          std::string_view k = user_key.str();
+          if (k != "name" && k != "password") {
+            error = entry + ": unknown key '" + std::string(k) + "' (a user has a name and a password)";
+            return false;
+          }
+          if (!user_value.is_string()) {
+            // The value is not echoed: it may be a password.
+            error = entry + ": '" + std::string(k) + "' expects a string, got " +
+                    std::string(toml_type_name(user_value.type()));
+            return false;
+          }
+          if (k == "name") {
+            user.name = user_value.as_string()->get();
+            has_name = true;
+          } else {
+            user.password = user_value.as_string()->get();
+            has_password = true;
+          }
+        }
+        if (!has_name || !has_password) {
+          error = entry + ": missing '" + std::string(has_name ? "password" : "name") +
+                  "' (a user has a name and a password)";
+          return false;
+        }
+        users.push_back(std::move(user));
+      }
+      *static_cast<std::vector<ClientUser>*>(target) = std::move(users);
       return true;
     }
   }
@@ -463,16 +576,22 @@ bool load_layers(const CliOptions& cli, const Environment& env, Loader& loader, 
   // 2. the file
   if (!cli.config_path.empty() && !load_file(loader, cli.config_path, error)) return false;
 
-  // 3. the environment (the password is applied after the URL is parsed)
+  // 3. the environment (the upstream password is applied after the URL is parsed)
   const std::string env_url = get_env(env, kEnvUpstreamUrl);
   const std::string env_level = get_env(env, kEnvLogLevel);
   const std::string env_password = get_env(env, kEnvUpstreamPassword);
+  const std::string env_client_password = get_env(env, kEnvClientPassword);
   if (!env_url.empty() &&
       !loader.set_text("upstream", "url", env_url, std::string("environment variable ") + kEnvUpstreamUrl, error)) {
     return false;
   }
   if (!env_level.empty() &&
       !loader.set_text("log", "level", env_level, std::string("environment variable ") + kEnvLogLevel, error)) {
+    return false;
+  }
+  if (!env_client_password.empty() &&
+      !loader.set_text("client", "password", env_client_password,
+                       std::string("environment variable ") + kEnvClientPassword, error)) {
     return false;
   }
 
@@ -534,6 +653,28 @@ std::string toml_quote(std::string_view s) {
   return out;
 }
 
+std::string render_words(const std::vector<std::string>& words) {
+  std::string out = "[";
+  for (size_t i = 0; i < words.size(); ++i) {
+    if (i > 0) out += ", ";
+    out += toml_quote(words[i]);
+  }
+  out += ']';
+  return out;
+}
+
+// Passwords are replaced by "***": reloading a dump then fails closed (a wrong password)
+// instead of silently turning authentication off.
+std::string render_users(const std::vector<ClientUser>& users) {
+  std::string out = "[";
+  for (size_t i = 0; i < users.size(); ++i) {
+    if (i > 0) out += ", ";
+    out += "{ name = " + toml_quote(users[i].name) + ", password = \"***\" }";
+  }
+  out += ']';
+  return out;
+}
+
 std::string render_bytes(size_t n) {
   constexpr size_t kKb = 1024, kMb = kKb * 1024, kGb = kMb * 1024;
   if (n != 0 && n % kGb == 0) return "\"" + std::to_string(n / kGb) + "gb\"";
@@ -587,6 +728,9 @@ std::string dump_config(const Config& config) {
           out += buf;
           break;
         }
+        case Kind::Secret: out += static_cast<std::string*>(p)->empty() ? "\"\"" : "\"***\""; break;
+        case Kind::Words: out += render_words(*static_cast<std::vector<std::string>*>(p)); break;
+        case Kind::Users: out += render_users(*static_cast<std::vector<ClientUser>*>(p)); break;
       }
     }
     out += '\n';

@@ -21,6 +21,7 @@ namespace respite::config {
 inline constexpr const char* kEnvUpstreamUrl = "RESPITE_UPSTREAM_URL";
 inline constexpr const char* kEnvUpstreamPassword = "RESPITE_UPSTREAM_PASSWORD";
 inline constexpr const char* kEnvLogLevel = "RESPITE_LOG_LEVEL";
+inline constexpr const char* kEnvClientPassword = "RESPITE_CLIENT_PASSWORD";
 
 // Source of environment variables; tests inject a map-backed lookup.
 struct Environment {
@@ -33,9 +34,10 @@ struct Environment {
 // Loads the configuration. Layers, later ones winning:
 //   1. built-in defaults (config.h)
 //   2. the TOML file cli.config_path, if non-empty (missing/unreadable/invalid: error)
-//   3. environment: RESPITE_UPSTREAM_URL, RESPITE_LOG_LEVEL (RESPITE_UPSTREAM_PASSWORD
-//      is applied in step 6); empty variables are ignored
-//   4. each cli.sets entry in order (value: a TOML value if it parses as one, else text)
+//   3. environment: RESPITE_UPSTREAM_URL, RESPITE_LOG_LEVEL, RESPITE_CLIENT_PASSWORD
+//      (RESPITE_UPSTREAM_PASSWORD is applied in step 6); empty variables are ignored
+//   4. each cli.sets entry in order (value: a TOML value if it parses as one, else text;
+//      for client.deny_commands, text is a comma-separated list)
 //   5. cli.listen, cli.upstream, cli.log_level
 //   6. upstream.url is parsed into upstream.address; the password is then replaced by
 //      RESPITE_UPSTREAM_PASSWORD or by the first line of upstream.password_file
@@ -48,7 +50,8 @@ bool load_config(const CliOptions& cli, const Environment& env, Config& out, std
 
 // The effective configuration rendered as TOML (the same syntax the loader reads), for
 // --check-config and the admin config view. upstream.url is rendered from the parsed
-// address with the password replaced by "***"; byte sizes use units where exact.
+// address with the password replaced by "***", and so are client.password and every
+// client.users password (when set); byte sizes use units where exact.
 std::string dump_config(const Config& config);
 
 // Every settable key, "table.key", in declaration order (for docs and tests).

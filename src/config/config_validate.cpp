@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cctype>
 #include <iterator>
+#include <map>
 
 #include "config/config_values.h"
 
@@ -14,6 +15,75 @@ namespace {
 constexpr std::string_view kLogLevels[] = {"trace", "debug", "info", "warn", "error", "critical", "off"};
 constexpr size_t kMaxPoolSize = 64;
 constexpr size_t kMaxUnixPath = sizeof(sockaddr_un{}.sun_path) - 1;
+
+bool is_control(char ch) {
+  auto u = static_cast<unsigned char>(ch);
+  return u < 0x20 || u == 0x7f;
+}
+
+// `s` quoted for an error message, control characters shown as '?'.
+std::string quoted(std::string_view s) {
+  std::string out = "'";
+  for (char ch : s) out += is_control(ch) ? '?' : ch;
+  out += '\'';
+  return out;
+}
+
+// Brings one client.deny_commands entry to its stored form: lower case, "name" or
+// "container|subcommand" ("CONFIG SET" with one space becomes "config|set").
+bool normalise_denied_command(std::string_view entry, std::string& out, std::string& why) {
+  out.clear();
+  for (char ch : entry) out += static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+  if (out.empty()) {
+    why = "is empty";
+    return false;
+  }
+  const auto space = out.find(' ');
+  const bool one_inner_space = space != std::string::npos && space != 0 && space + 1 != out.size() &&
+                               out.find(' ', space + 1) == std::string::npos;
+  if (one_inner_space && out.find('|') == std::string::npos) {
+    out[space] = '|';
+  }
+  if (std::any_of(out.begin(), out.end(), [](char ch) { return ch == ' ' || is_control(ch); })) {
+    why = "must not contain other whitespace (write a command as \"keys\", a subcommand as \"config|set\" or "
+          "\"CONFIG SET\")";
+    return false;
+  }
+  if (std::count(out.begin(), out.end(), '|') > 1) {
+    why = "has more than one '|' (write a command as \"keys\" or a subcommand as \"config|set\")";
+    return false;
+  }
+  if (out.front() == '|' || out.back() == '|') {
+    why = "names an empty command or subcommand";
+    return false;
+  }
+  return true;
+}
+
+bool validate_users(const std::vector<ClientUser>& users, std::string& why) {
+  std::map<std::string_view, size_t> seen;  // name -> 1-based entry
+  for (size_t i = 0; i < users.size(); ++i) {
+    const ClientUser& u = users[i];
+    const std::string entry = "entry " + std::to_string(i + 1);
+    if (u.name.empty()) {
+      why = entry + ": the user name is empty";
+      return false;
+    }
+    if (std::any_of(u.name.begin(), u.name.end(), [](char ch) { return ch == ' ' || is_control(ch); })) {
+      why = entry + ": the user name " + quoted(u.name) + " must not contain spaces or control characters";
+      return false;
+    }
+    if (auto [it, inserted] = seen.emplace(u.name, i + 1); !inserted) {
+      why = entry + ": user '" + u.name + "' is already defined by entry " + std::to_string(it->second);
+      return false;
+    }
+    if (u.password.empty()) {
+      why = entry + " (user '" + u.name + "'): the password is empty";
+      return false;
+    }
+  }
+  return true;
+}
 
 }  // namespace
 
@@ -56,6 +126,23 @@ bool validate_config(Config& c, const std::function<std::string(std::string_view
   // the client before reading would pause, which is what lowering only the limit means.
   if (c.client.max_pending < 1) return fail("client.max_pending", "must be at least 1");
   if (c.client.idle_timeout_s < 0) return fail("client.idle_timeout_s", "must be 0 (never) or more seconds");
+  // client.password may be any text; "" means none.
+  if (std::string why; !validate_users(c.client.users, why)) return fail("client.users", why);
+  std::vector<std::string> denied;
+  for (size_t i = 0; i < c.client.deny_commands.size(); ++i) {
+    std::string command;
+    std::string why;
+    if (!normalise_denied_command(c.client.deny_commands[i], command, why)) {
+      return fail("client.deny_commands",
+                  "entry " + std::to_string(i + 1) + " " + quoted(c.client.deny_commands[i]) + " " + why);
+    }
+    if (command == "auth" || command == "hello" || command == "quit" || command == "reset") {
+      // These end or set up a session; denying them would lock clients in or out.
+      return fail("client.deny_commands", "entry " + std::to_string(i + 1) + " " + quoted(command) +
+                                              " cannot be denied (AUTH, HELLO, QUIT and RESET are always allowed)");
+    }
+    if (std::find(denied.begin(), denied.end(), command) == denied.end()) denied.push_back(std::move(command));
+  }
 
   // [upstream]
   if (c.upstream.pool_size < 1 || c.upstream.pool_size > kMaxPoolSize) {
@@ -75,6 +162,12 @@ bool validate_config(Config& c, const std::function<std::string(std::string_view
   if (c.upstream.max_inflight < 1) return fail("upstream.max_inflight", "must be at least 1");
   if (c.upstream.max_batches_in_flight < 0)
     return fail("upstream.max_batches_in_flight", "must be 0 (no limit) or more");
+  if (c.upstream.max_pinned < 1) return fail("upstream.max_pinned", "must be at least 1");
+  if (c.upstream.pinned_idle > c.upstream.max_pinned) {
+    return fail("upstream.pinned_idle", std::to_string(c.upstream.pinned_idle) +
+                                            " must not be more than upstream.max_pinned (" +
+                                            std::to_string(c.upstream.max_pinned) + ")");
+  }
 
   // [log]
   std::string level = c.log.level;
@@ -83,6 +176,8 @@ bool validate_config(Config& c, const std::function<std::string(std::string_view
     return fail("log.level", "'" + c.log.level + "' is not a log level (use trace, debug, info, warn, error, "
                              "critical or off)");
   }
+  // Normalised forms are stored only once everything is valid (`c` is then the result).
+  c.client.deny_commands = std::move(denied);
   c.log.level = level;
   return true;
 }

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cctype>
 #include <initializer_list>
+#include <string>
 
 namespace respite::errors {
 namespace {
@@ -34,13 +35,24 @@ std::string concat(std::initializer_list<std::string_view> parts) {
   return out;
 }
 
-std::string needs_dedicated_connection(std::string_view command) {
-  return concat({"-ERR '", printable_name(command),
-                 "' needs a dedicated upstream connection, which this respite version does not support yet\r\n"});
+std::string not_supported(std::string_view command, std::string_view why) {
+  return concat({"-ERR '", printable_name(command), "' is not supported through respite: ", why, "\r\n"});
 }
 
-std::string not_allowed_on_shared_connection(std::string_view command, std::string_view why) {
-  return concat({"-ERR '", printable_name(command), "' is not supported through respite: ", why, "\r\n"});
+std::string pinned_limit(size_t max_pinned) {
+  return concat({"-ERR pinned connection limit reached: all ", std::to_string(max_pinned),
+                 " dedicated upstream connections are in use (upstream.max_pinned)\r\n"});
+}
+
+std::string denied(std::string_view command) {
+  return concat({"-ERR command '", printable_name(command),
+                 "' is denied by respite's configuration (client.deny_commands)\r\n"});
+}
+
+std::string not_in_multi(std::string_view command) {
+  std::string upper = printable_name(command);
+  for (char& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  return concat({"-ERR respite: ", upper, " is not supported inside MULTI\r\n"});
 }
 
 std::string wrong_arity(std::string_view command) {

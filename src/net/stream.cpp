@@ -132,28 +132,49 @@ void Stream::on_close(uv_handle_t* h) {
   delete self;
 }
 
-std::string Stream::peer() const {
-  if (!is_tcp_) return "unix";
+namespace {
+
+// "host:port" ("[v6]:port") of a TCP handle's peer or local end; "?" when unknown.
+std::string tcp_address(const uv_tcp_t* tcp, bool peer) {
   sockaddr_storage ss{};
   int len = sizeof(ss);
-  if (uv_tcp_getpeername(reinterpret_cast<const uv_tcp_t*>(handle_), reinterpret_cast<sockaddr*>(&ss), &len) != 0)
-    return "?";
+  int rc = peer ? uv_tcp_getpeername(tcp, reinterpret_cast<sockaddr*>(&ss), &len)
+                : uv_tcp_getsockname(tcp, reinterpret_cast<sockaddr*>(&ss), &len);
+  if (rc != 0) return "?";
   char host[64] = {0};
+  std::string out;
   int port = 0;
   if (ss.ss_family == AF_INET6) {
     auto* a = reinterpret_cast<sockaddr_in6*>(&ss);
     uv_ip6_name(a, host, sizeof(host));
     port = ntohs(a->sin6_port);
-    std::string out = "[";
-    out.append(host).append("]:").append(std::to_string(port));
-    return out;
+    out.append("[").append(host).append("]");
+  } else {
+    auto* a = reinterpret_cast<sockaddr_in*>(&ss);
+    uv_ip4_name(a, host, sizeof(host));
+    port = ntohs(a->sin_port);
+    out.append(host);
   }
-  auto* a = reinterpret_cast<sockaddr_in*>(&ss);
-  uv_ip4_name(a, host, sizeof(host));
-  port = ntohs(a->sin_port);
-  std::string out(host);
   out.append(":").append(std::to_string(port));
   return out;
+}
+
+}  // namespace
+
+std::string Stream::peer() const {
+  if (!is_tcp_) return "unix";
+  return tcp_address(reinterpret_cast<const uv_tcp_t*>(handle_), true);
+}
+
+std::string Stream::local() const {
+  if (!is_tcp_) return "unix";
+  return tcp_address(reinterpret_cast<const uv_tcp_t*>(handle_), false);
+}
+
+int Stream::fd() const {
+  uv_os_fd_t fd = -1;
+  if (uv_fileno(reinterpret_cast<const uv_handle_t*>(handle_), &fd) != 0) return -1;
+  return static_cast<int>(fd);
 }
 
 void Stream::set_nodelay(bool on) {

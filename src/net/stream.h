@@ -75,6 +75,10 @@ class Stream {
 
   // Peer address as text ("127.0.0.1:5555", "unix"), for logs.
   std::string peer() const;
+  // Local address as text (the listener's address for an accepted socket).
+  std::string local() const;
+  // The socket's file descriptor, or -1 (CLIENT LIST's fd field).
+  int fd() const;
   Loop& loop() { return loop_; }
   bool is_tcp() const { return is_tcp_; }
   void set_nodelay(bool on);

@@ -1,40 +1,51 @@
 // ClientSession: one client connection. Frames its requests, routes each one (answered
-// locally, or forwarded to an upstream connection), and releases replies to the client
-// strictly in request order, whichever source they came from.
+// locally, multiplexed on a shared upstream connection, or sent on the client's own pinned
+// connection) and releases replies to the client strictly in request order.
 //
-// Ordering: every request that gets a reply takes a slot in `slots_`, numbered by a
+// Ordering: every reply the client is owed takes a slot in `slots_`, numbered by a
 // per-session sequence. A reply fills its slot; the prefix of filled slots is written
-// out. Because a session's requests to one upstream connection are answered FIFO, the
-// usual case is that a reply fills the head slot and goes straight to the output buffer.
+// out. A request answered by several frames (SUBSCRIBE a b c) takes one slot per frame.
+// A client's requests are in flight on at most one upstream connection at a time: a
+// request for another connection (shared -> pinned or back) waits until the replies from
+// the first are in, so Redis sees the client's commands in the order they were sent.
 //
-// Routing to an upstream goes through `route_upstream()`, the single place that picks the
-// connection; a session pinned to a dedicated connection (later) only changes that pick.
+// Pinning: the session mirrors the connection state Redis keeps for it (MULTI, WATCH,
+// subscriptions, MONITOR, tracking, selected db), updated as requests are sent, which is
+// the order Redis applies them. A request that creates state, or may block, borrows a
+// dedicated connection from the pool; when no state is left and nothing is in flight the
+// connection goes back (wiped with RESET if the client changed it).
 //
 // Lifetime: owned by the Server; deleted after its socket's close callback. Before that,
-// every request it still has in flight is cancelled on its upstream connection, so no
-// upstream ever calls back into a deleted session.
+// every request still in flight is cancelled and the pinned connection is returned (or
+// closed, when a request on it is still running, e.g. a BLPOP), so no upstream calls back
+// into a deleted session.
 #pragma once
 
 #include <cstdint>
+#include <span>
 #include <string>
 #include <string_view>
+#include <unordered_set>
 
+#include "cmd/command_policy.h"
 #include "config/config.h"
 #include "core/ring_queue.h"
 #include "net/stream.h"
 #include "resp/request_framer.h"
 #include "upstream/reply_sink.h"
-
-namespace respite::upstream {
-class UpstreamConn;
-}
+#include "upstream/upstream_conn.h"
+#include "upstream/upstream_pool.h"
 
 namespace respite::proxy {
 
 class Server;
 
-class ClientSession final : private net::StreamHandler, private upstream::ReplySink {
+class ClientSession final : private net::StreamHandler,
+                            private upstream::ReplySink,
+                            private upstream::PinnedOwner {
  public:
+  using Args = std::span<const std::string_view>;
+
   ClientSession(Server& server, net::Stream* stream, uint64_t id);
   ClientSession(const ClientSession&) = delete;
   ClientSession& operator=(const ClientSession&) = delete;
@@ -46,7 +57,16 @@ class ClientSession final : private net::StreamHandler, private upstream::ReplyS
   void close();
   uint64_t id() const { return id_; }
   uint64_t last_activity_ms() const { return last_activity_ms_; }
-  bool idle() const { return slots_.empty() && stream_ && stream_->pending_output() == 0; }
+  bool idle() const { return slots_.empty() && stream_ && stream_->pending_output() == 0 && !pinned_; }
+
+  // What CLIENT LIST and CLIENT INFO show for this client (one line, no newline).
+  void describe(std::string& out) const;
+  bool subscribed() const { return !channels_.empty() || !patterns_.empty() || !shard_channels_.empty(); }
+  const std::string& user() const { return user_; }
+  const std::string& peer() const { return peer_; }
+  const std::string& local_address() const { return local_; }
+  // Redis's id of this client's pinned connection (CLIENT UNBLOCK, TRACKING REDIRECT); 0 if none.
+  int64_t pinned_upstream_id() const;
 
  private:
   struct Slot {
@@ -54,22 +74,57 @@ class ClientSession final : private net::StreamHandler, private upstream::ReplyS
     upstream::UpstreamConn* conn;      // where the reply comes from (null: local)
     uint64_t ticket;                   // the upstream's ticket, for cancel()
     bool ready;                        // `data` holds the complete reply
+    bool discard;                      // CLIENT REPLY OFF/SKIP: the reply is not sent
+    std::string_view replace;          // non-empty: sent instead of the upstream's reply
     std::string data;                  // reply bytes that arrived before earlier slots'
   };
+  enum class Pin : uint8_t { Ready, Wait, Refused, Failed };
 
   ~ClientSession() override;
 
   void process_input();
-  void handle(const resp::Request& req, std::string_view raw);
-  void forward(const resp::Request& req, std::string_view raw);
+  // False: the request cannot go yet (a connection switch or a pinned connection that is
+  // still connecting); it stays in the input buffer and is framed again on resume().
+  bool handle(const resp::Request& req, std::string_view raw);
+  bool handle_in_multi(const cmd::Decision& d, const resp::Request& req, std::string_view raw);
+  bool handle_subscribed(const cmd::Decision& d, const resp::Request& req, std::string_view raw);
+  bool handle_client(const cmd::Decision& d, const resp::Request& req, std::string_view raw);
+  bool handle_subscription(const cmd::Decision& d, const resp::Request& req, std::string_view raw);
+  void handle_auth(Args args);
+  void handle_hello(Args args);
+  bool handle_select(const resp::Request& req, std::string_view raw);
+  bool handle_tracking(const resp::Request& req, std::string_view raw);
+  void handle_reset_locally();
+
+  // Sending. Each returns false when the request must wait (see handle()).
+  bool forward_shared(const resp::Request& req, std::string_view raw);
+  bool forward_pinned(const resp::Request& req, std::string_view raw, size_t replies = 1,
+                      upstream::UpstreamConn::PushKind push = upstream::UpstreamConn::PushKind::None,
+                      std::string_view replace = {});
+  // Sends on the pinned connection if there is one, else on a shared one.
+  bool forward(const resp::Request& req, std::string_view raw);
+  bool send_args_on(upstream::UpstreamConn* conn, Args args, std::string_view replace = {});
+  bool send_on(upstream::UpstreamConn* conn, const resp::Request& req, std::string_view raw, size_t replies,
+               upstream::UpstreamConn::PushKind push, std::string_view replace);
+  // Makes sure a dedicated connection is pinned; Refused/Failed have been answered.
+  Pin ensure_pinned();
+  void maybe_unpin();
+  void release_pin(bool closing);
+  bool has_state() const;
+  void clear_state();
   upstream::UpstreamConn* route_upstream();
+  bool may_send_on(const upstream::UpstreamConn* conn) const { return inflight_ == 0 || inflight_conn_ == conn; }
+  upstream::UpstreamConn::PushKind push_kind() const;
+
   void reply_local(std::string_view bytes);
+  void reply_error(std::string_view bytes);
   void fill(uint64_t cookie, std::string_view bytes);
   void release_ready_slots();
   void after_output();
   void update_reading();
   void finish_after_replies();
   void cancel_inflight();
+  void resume();
 
   // net::StreamHandler
   void on_readable(net::Stream& s) override;
@@ -79,20 +134,62 @@ class ClientSession final : private net::StreamHandler, private upstream::ReplyS
   // upstream::ReplySink
   void on_reply(uint64_t cookie, std::string_view raw) override;
   void on_failed(uint64_t cookie, std::string_view error_line) override;
+  void on_push(std::string_view raw) override;
+  // upstream::PinnedOwner
+  void on_pinned_ready(upstream::UpstreamConn& c) override;
+  void on_pinned_lost(upstream::UpstreamConn& c) override;
 
   Server& server_;                         // owner; limits, pool, accounting
   const config::ClientConfig& ccfg_;       // client limits (owned by the server's config)
   net::Stream* stream_;                    // the client socket (self-deleting); null after close
-  uint64_t id_;                            // unique session number (logs, pool spreading)
+  uint64_t id_;                            // CLIENT ID: unique in this process
   resp::RequestFramer framer_;             // frames requests in stream_->input()
   resp::Request request_;                  // reused request (argument views)
-  core::RingQueue<Slot> slots_;               // replies owed to the client, in order
+  core::RingQueue<Slot> slots_;            // replies owed to the client, in order
   uint64_t next_seq_ = 0;                  // sequence number of the next slot
   upstream::UpstreamConn* upstream_ = nullptr;  // shared connection this client uses now
+  size_t inflight_ = 0;                    // slots awaiting an upstream reply
+  const upstream::UpstreamConn* inflight_conn_ = nullptr;  // where those are (one connection)
   uint64_t last_activity_ms_ = 0;          // loop time of the last read (idle timeout)
+  uint64_t created_ms_ = 0;                // loop time of the accept (CLIENT LIST age)
   bool paused_ = false;                    // reading stopped by backpressure
+  bool stalled_ = false;                   // a request waits for a connection (see handle())
   bool finishing_ = false;                 // QUIT/protocol error/drain: close after pending replies
   bool closed_ = false;                    // close() called; ignore late callbacks
+
+  // Pinned connection.
+  upstream::UpstreamConn* pinned_ = nullptr;  // dedicated connection, or null
+  bool pin_ready_ = false;                 // pinned_ has finished connecting
+  bool pin_dirty_ = false;                 // the client changed its state: RESET before reuse
+  bool pin_failed_ = false;                // the last pin attempt could not connect
+  bool pin_reusable_ = true;               // false: a tracking REDIRECT target; closed on release
+
+  // The connection state Redis keeps for this client, as of the last request sent.
+  bool in_multi_ = false;                  // between MULTI and EXEC/DISCARD
+  bool multi_poisoned_ = false;            // a command was refused inside MULTI: EXEC aborts
+  bool multi_refused_ = false;             // MULTI itself was refused: refuse until EXEC/DISCARD
+  std::string multi_refusal_;              // the error given to commands after a refused MULTI
+  int multi_queued_ = 0;                   // commands queued in the transaction (CLIENT LIST)
+  bool watching_ = false;                  // WATCH without EXEC/DISCARD/UNWATCH since
+  bool monitor_ = false;                   // MONITOR
+  bool tracking_ = false;                  // CLIENT TRACKING ON
+  int64_t redirect_ = -1;                  // tracking redirect (respite client id), -1 off
+  int db_ = 0;                             // selected database
+  bool db_unknown_ = false;                // SELECT ran inside a transaction
+  std::unordered_set<std::string> channels_;        // SUBSCRIBE
+  std::unordered_set<std::string> patterns_;        // PSUBSCRIBE
+  std::unordered_set<std::string> shard_channels_;  // SSUBSCRIBE
+
+  // respite's own view of the connection.
+  std::string name_;                       // CLIENT SETNAME
+  std::string user_ = "default";           // AUTH user
+  bool authenticated_ = false;             // AUTH done, or no auth configured
+  bool reply_off_ = false;                 // CLIENT REPLY OFF
+  bool skip_next_ = false;                 // CLIENT REPLY SKIP: the next command's reply is dropped
+  bool discard_ = false;                   // the current request's replies are dropped
+  std::string last_cmd_ = "NULL";          // last command name (CLIENT LIST cmd=)
+  std::string peer_;                       // client address (CLIENT LIST addr=)
+  std::string local_;                      // listener address (CLIENT LIST laddr=)
 };
 
 }  // namespace respite::proxy

@@ -1,5 +1,9 @@
 #include "proxy/server.h"
 
+#include <algorithm>
+#include <cctype>
+#include <charconv>
+
 #include "config/config_values.h"
 #include "core/errors.h"
 #include "net/loop.h"
@@ -10,7 +14,14 @@
 namespace respite::proxy {
 
 Server::Server(net::Loop& loop, const config::Config& cfg, upstream::UpstreamPool& pool)
-    : loop_(loop), cfg_(cfg), pool_(pool), idle_timer_(loop), drain_timer_(loop) {
+    : loop_(loop),
+      cfg_(cfg),
+      pool_(pool),
+      commands_(cmd::CommandTable::builtin()),
+      auth_(cfg.client),
+      deny_(cfg.client.deny_commands.begin(), cfg.client.deny_commands.end()),
+      idle_timer_(loop),
+      drain_timer_(loop) {
   limits_.max_bulk_len = cfg.client.max_bulk_len;
   limits_.max_args = cfg.client.max_args;
   limits_.max_inline_len = cfg.client.max_inline_len;
@@ -26,8 +37,7 @@ void Server::close_all() {
   for (auto& l : listeners_) l->close();
   idle_timer_.stop();
   drain_timer_.stop();
-  std::vector<ClientSession*> live(sessions_.begin(), sessions_.end());
-  for (auto* s : live) s->close();
+  for (auto* s : snapshot()) s->close();
 }
 
 bool Server::start(std::string& error) {
@@ -67,12 +77,12 @@ void Server::on_accept(net::Stream* s) {
   s->set_nodelay(true);
   s->set_keepalive(cfg_.server.tcp_keepalive_s);
   auto* session = new ClientSession(*this, s, next_id_++);
-  sessions_.insert(session);
+  sessions_.emplace(session->id(), session);
   session->start();
 }
 
 void Server::on_session_closed(ClientSession* s) {
-  sessions_.erase(s);
+  sessions_.erase(s->id());
   if (draining_) check_drained();
 }
 
@@ -80,7 +90,7 @@ void Server::sweep_idle() {
   uint64_t now = loop_.now_ms();
   uint64_t limit = static_cast<uint64_t>(cfg_.client.idle_timeout_s) * 1000;
   std::vector<ClientSession*> idle;
-  for (auto* s : sessions_) {
+  for (auto& [id, s] : sessions_) {
     if (s->idle() && now - s->last_activity_ms() >= limit) idle.push_back(s);
   }
   for (auto* s : idle) s->close();
@@ -91,12 +101,10 @@ void Server::drain(uint64_t deadline_ms, std::function<void()> done) {
   drained_ = std::move(done);
   for (auto& l : listeners_) l->close();
   idle_timer_.stop();
-  std::vector<ClientSession*> live(sessions_.begin(), sessions_.end());
-  for (auto* s : live) s->drain();
+  for (auto* s : snapshot()) s->drain();
   drain_timer_.start(deadline_ms, 0, [this] {
     if (!sessions_.empty()) obs::warn("drain deadline passed; closing {} remaining client(s)", sessions_.size());
-    std::vector<ClientSession*> rest(sessions_.begin(), sessions_.end());
-    for (auto* s : rest) s->close();
+    for (auto* s : snapshot()) s->close();
     check_drained();
   });
   check_drained();
@@ -108,6 +116,157 @@ void Server::check_drained() {
   auto fn = std::move(drained_);
   drained_ = nullptr;
   fn();
+}
+
+std::vector<ClientSession*> Server::snapshot() const {
+  std::vector<ClientSession*> out;
+  out.reserve(sessions_.size());
+  for (const auto& [id, s] : sessions_) out.push_back(s);
+  std::sort(out.begin(), out.end(), [](const ClientSession* a, const ClientSession* b) { return a->id() < b->id(); });
+  return out;
+}
+
+bool Server::denied(const cmd::Decision& d, std::span<const std::string_view> args) const {
+  if (deny_.empty()) return false;
+  std::string name;
+  if (d.info) {
+    name = d.info->name;
+  } else {
+    for (char c : args[0].substr(0, 64)) name.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
+  }
+  if (deny_.count(name)) return true;
+  size_t bar = name.find('|');
+  return bar != std::string::npos && deny_.count(name.substr(0, bar)) > 0;
+}
+
+ClientSession* Server::find_session(uint64_t id) const {
+  auto it = sessions_.find(id);
+  return it == sessions_.end() ? nullptr : it->second;
+}
+
+namespace {
+
+bool parse_u64(std::string_view s, uint64_t& out) {
+  if (s.empty()) return false;
+  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
+  return ec == std::errc() && p == s.data() + s.size();
+}
+
+// CLIENT LIST / KILL TYPE: respite's clients are normal or pubsub, never master or replica.
+bool type_matches(const ClientSession& s, std::string_view type, bool& known) {
+  known = true;
+  if (cmd::iequals(type, "normal")) return !s.subscribed();
+  if (cmd::iequals(type, "pubsub")) return s.subscribed();
+  if (cmd::iequals(type, "master") || cmd::iequals(type, "replica") || cmd::iequals(type, "slave")) return false;
+  known = false;
+  return false;
+}
+
+}  // namespace
+
+bool Server::client_list(std::span<const std::string_view> args, std::string& out) const {
+  std::string_view type;
+  std::vector<uint64_t> ids;
+  size_t i = 2;
+  if (args.size() == 4 && cmd::iequals(args[2], "type")) {
+    type = args[3];
+    i = 4;
+  } else if (args.size() >= 4 && cmd::iequals(args[2], "id")) {
+    for (size_t j = 3; j < args.size(); ++j) {
+      uint64_t id = 0;
+      if (!parse_u64(args[j], id) || id == 0) {
+        out = "-ERR Invalid client ID\r\n";
+        return false;
+      }
+      ids.push_back(id);
+    }
+    i = args.size();
+  }
+  if (i != args.size()) {
+    out = std::string(errors::kSyntax);
+    return false;
+  }
+  out.clear();
+  for (auto* s : snapshot()) {
+    if (!type.empty()) {
+      bool known = true;
+      bool match = type_matches(*s, type, known);
+      if (!known) {
+        out = "-ERR Unknown client type '" + std::string(type.substr(0, 128)) + "'\r\n";
+        return false;
+      }
+      if (!match) continue;
+    }
+    if (!ids.empty() && std::find(ids.begin(), ids.end(), s->id()) == ids.end()) continue;
+    s->describe(out);
+    out.push_back('\n');
+  }
+  return true;
+}
+
+std::string Server::client_kill(ClientSession* self, std::span<const std::string_view> args, bool& kill_self) {
+  kill_self = false;
+  auto kill = [&](ClientSession* s) {
+    if (s == self) {
+      kill_self = true;
+    } else {
+      s->close();
+    }
+  };
+  if (args.size() == 3) {
+    // Old form: CLIENT KILL addr:port.
+    for (auto* s : snapshot()) {
+      if (s->peer() == args[2]) {
+        kill(s);
+        return std::string(errors::kOk);
+      }
+    }
+    return std::string(errors::kNoSuchClient);
+  }
+  if (args.size() % 2 != 0) return std::string(errors::kSyntax);
+  uint64_t id = 0;
+  std::string_view type, addr, laddr, user;
+  bool skipme = true;
+  for (size_t i = 2; i + 1 < args.size(); i += 2) {
+    std::string_view opt = args[i], val = args[i + 1];
+    if (cmd::iequals(opt, "id")) {
+      if (!parse_u64(val, id) || id == 0) return "-ERR client-id should be greater than 0\r\n";
+    } else if (cmd::iequals(opt, "type")) {
+      type = val;
+      bool known = true;
+      type_matches(*self, type, known);
+      if (!known) return "-ERR Unknown client type '" + std::string(val.substr(0, 128)) + "'\r\n";
+    } else if (cmd::iequals(opt, "addr")) {
+      addr = val;
+    } else if (cmd::iequals(opt, "laddr")) {
+      laddr = val;
+    } else if (cmd::iequals(opt, "user")) {
+      user = val;
+    } else if (cmd::iequals(opt, "skipme")) {
+      if (cmd::iequals(val, "yes")) {
+        skipme = true;
+      } else if (cmd::iequals(val, "no")) {
+        skipme = false;
+      } else {
+        return std::string(errors::kSyntax);
+      }
+    } else {
+      return std::string(errors::kSyntax);
+    }
+  }
+  int64_t killed = 0;
+  for (auto* s : snapshot()) {
+    if (id != 0 && s->id() != id) continue;
+    bool known = true;
+    if (!type.empty() && !type_matches(*s, type, known)) continue;
+    if (!addr.empty() && s->peer() != addr) continue;
+    if (!laddr.empty() && s->local_address() != laddr) continue;
+    if (!user.empty() && s->user() != user) continue;
+    if (skipme && s == self) continue;
+    kill(s);
+    ++killed;
+  }
+  return ":" + std::to_string(killed) + "\r\n";
 }
 
 }  // namespace respite::proxy

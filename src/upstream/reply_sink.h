@@ -15,6 +15,10 @@ class ReplySink {
   // The request will get no reply from Redis; `error_line` is a complete RESP error
   // ("-ERR ...\r\n") to give the client instead.
   virtual void on_failed(uint64_t cookie, std::string_view error_line) = 0;
+  // A frame that answers no request: a pub/sub message or a MONITOR line, on a dedicated
+  // connection in push mode (see UpstreamConn::PushKind). The bytes are valid only during
+  // the call.
+  virtual void on_push(std::string_view raw) { (void)raw; }
 };
 
 }  // namespace respite::upstream

@@ -1,6 +1,7 @@
 #include "upstream/upstream_conn.h"
 
 #include <algorithm>
+#include <charconv>
 #include <random>
 
 #include "config/upstream_url.h"
@@ -21,11 +22,13 @@ uint64_t jitter(uint64_t max_ms) {
 
 }  // namespace
 
-UpstreamConn::UpstreamConn(net::Loop& loop, const config::UpstreamConfig& cfg, int index, StateFn on_state)
+UpstreamConn::UpstreamConn(net::Loop& loop, const config::UpstreamConfig& cfg, int index, StateFn on_state,
+                           Role role)
     : loop_(loop),
       cfg_(cfg),
       index_(index),
       on_state_(std::move(on_state)),
+      role_(role),
       connector_(loop),
       reconnect_timer_(loop),
       deadline_timer_(loop) {}
@@ -80,10 +83,14 @@ void UpstreamConn::on_connected(net::Stream* s, int status, const std::string& e
 
 void UpstreamConn::begin_handshake() {
   state_ = State::Handshaking;
-  const auto& a = cfg_.address;
-  auto& out = stream_->output();
   handshake_left_ = 0;
   handshake_optional_ = 0;
+  write_handshake();
+}
+
+void UpstreamConn::write_handshake() {
+  const auto& a = cfg_.address;
+  auto& out = stream_->output();
   if (!a.password.empty()) {
     if (a.username.empty()) {
       resp::write_command(out, {"AUTH", a.password});
@@ -97,17 +104,47 @@ void UpstreamConn::begin_handshake() {
     resp::write_command(out, {"SELECT", db});
     ++handshake_left_;
   }
-  std::string name = "respite-pool-" + std::to_string(index_);
+  std::string name = (role_ == Role::Shared ? "respite-pool-" : "respite-pinned-") + std::to_string(index_);
   // The name only helps operators read CLIENT LIST; an ACL user without +client may
   // refuse it, which must not keep respite from connecting.
   resp::write_command(out, {"CLIENT", "SETNAME", name});
   ++handshake_left_;
   handshake_optional_ = 1;
+  if (role_ == Role::Dedicated) {
+    // The id lets CLIENT UNBLOCK and CLIENT TRACKING REDIRECT name this connection.
+    resp::write_command(out, {"CLIENT", "ID"});
+    ++handshake_left_;
+    handshake_optional_ = 2;
+  }
   stream_->write_soon();
+}
+
+void UpstreamConn::reset_session() {
+  if (state_ != State::Ready || !queue_.empty() || !stream_) return;
+  state_ = State::Handshaking;
+  push_sink_ = nullptr;
+  idle_push_ = PushKind::None;
+  deadline_timer_.stop();
+  if (cfg_.connect_timeout_ms > 0) {
+    deadline_timer_.start(static_cast<uint64_t>(cfg_.connect_timeout_ms), 0, [this] {
+      if (state_ == State::Handshaking) drop("reset timed out", errors::kUpstreamUnavailable);
+    });
+  }
+  // RESET ends MULTI, WATCH, subscriptions, MONITOR, tracking and CLIENT REPLY, selects db 0
+  // and logs the connection out; the handshake then puts back AUTH and SELECT.
+  resp::write_command(stream_->output(), {"RESET"});
+  handshake_left_ = 1;
+  handshake_optional_ = 0;
+  write_handshake();
 }
 
 void UpstreamConn::on_handshake_reply(std::string_view raw) {
   --handshake_left_;
+  if (role_ == Role::Dedicated && handshake_left_ == 0 && raw.size() > 3 && raw[0] == ':') {
+    int64_t id = 0;
+    auto [p, ec] = std::from_chars(raw.data() + 1, raw.data() + raw.size() - 2, id);
+    if (ec == std::errc()) upstream_id_ = id;
+  }
   if (!raw.empty() && raw[0] == '-') {
     std::string msg(raw.substr(1, raw.size() >= 3 ? raw.size() - 3 : 0));
     if (handshake_left_ >= handshake_optional_) {
@@ -122,13 +159,17 @@ void UpstreamConn::on_handshake_reply(std::string_view raw) {
 void UpstreamConn::become_ready() {
   state_ = State::Ready;
   attempts_ = 0;
-  if (was_ready_) {
+  if (role_ == Role::Dedicated) {
+    obs::debug("upstream pinned #{} ready (redis client id {})", index_, upstream_id_);
+  } else if (was_ready_) {
     obs::info("upstream #{} restored ({})", index_, config::redact_url(cfg_.address));
   } else {
     obs::info("upstream #{} connected ({})", index_, config::redact_url(cfg_.address));
   }
   was_ready_ = true;
-  if (cfg_.command_timeout_ms > 0) {
+  // Dedicated connections carry blocking commands and subscriptions, which wait as long as
+  // their client wants: the command timeout applies to shared connections only.
+  if (cfg_.command_timeout_ms > 0 && role_ == Role::Shared) {
     uint64_t every = std::clamp<uint64_t>(static_cast<uint64_t>(cfg_.command_timeout_ms) / 4, 10, 250);
     deadline_timer_.start(every, every, [this] { check_timeout(); });
   } else {
@@ -146,8 +187,11 @@ void UpstreamConn::check_timeout() {
 
 bool UpstreamConn::accept_request() const { return state_ == State::Ready && queue_.size() < cfg_.max_inflight; }
 
-uint64_t UpstreamConn::push(ReplySink* sink, uint64_t cookie) {
-  queue_.push_back(Pending{sink, cookie, loop_.now_ms()});
+uint64_t UpstreamConn::push(ReplySink* sink, uint64_t cookie, size_t replies, PushKind push) {
+  uint64_t first = head_ticket_ + queue_.size();
+  uint64_t now = loop_.now_ms();
+  for (size_t i = 0; i < replies; ++i) queue_.push_back(Pending{sink, cookie + i, now, push});
+  idle_push_ = push;
   // Adaptive batching: while enough earlier batches are still being answered, requests
   // gather in the output buffer and leave together when a batch completes. Redis then
   // reads many requests per system call, which is where its CPU goes at high client counts.
@@ -157,7 +201,7 @@ uint64_t UpstreamConn::push(ReplySink* sink, uint64_t cookie) {
   } else {
     flush_waiting_ = true;
   }
-  return head_ticket_ + queue_.size() - 1;
+  return first;
 }
 
 void UpstreamConn::on_flush(net::Stream&) {
@@ -170,16 +214,36 @@ void UpstreamConn::on_flush(net::Stream&) {
   flush_waiting_ = false;
 }
 
-uint64_t UpstreamConn::send_raw(ReplySink* sink, uint64_t cookie, std::string_view raw) {
-  if (!accept_request()) return 0;
+uint64_t UpstreamConn::send_raw(ReplySink* sink, uint64_t cookie, std::string_view raw, size_t replies,
+                                PushKind push_kind) {
+  if (!accept_request() || replies == 0) return 0;
   stream_->output().append(raw);
-  return push(sink, cookie);
+  return push(sink, cookie, replies, push_kind);
 }
 
-uint64_t UpstreamConn::send_args(ReplySink* sink, uint64_t cookie, std::span<const std::string_view> args) {
-  if (!accept_request()) return 0;
+uint64_t UpstreamConn::send_args(ReplySink* sink, uint64_t cookie, std::span<const std::string_view> args,
+                                 size_t replies, PushKind push_kind) {
+  if (!accept_request() || replies == 0) return 0;
   resp::write_command(stream_->output(), args);
-  return push(sink, cookie);
+  return push(sink, cookie, replies, push_kind);
+}
+
+bool UpstreamConn::is_push_frame(std::string_view raw) const {
+  PushKind kind = queue_.empty() ? idle_push_ : queue_.front().push;
+  switch (kind) {
+    case PushKind::None:
+      return false;
+    case PushKind::Pubsub:
+      // RESP2 messages: ["message", channel, payload], ["pmessage", pattern, channel,
+      // payload], ["smessage", channel, payload]. Replies in subscribed mode are
+      // (un)subscribe confirmations, pongs and errors, which never start like these.
+      return raw.starts_with("*3\r\n$7\r\nmessage\r\n") || raw.starts_with("*4\r\n$8\r\npmessage\r\n") ||
+             raw.starts_with("*3\r\n$8\r\nsmessage\r\n");
+    case PushKind::Monitor:
+      // "+<unix time>.<micros> [<db> <client>] ...": no command's status reply starts with a digit.
+      return raw.size() > 2 && raw[0] == '+' && raw[1] >= '0' && raw[1] <= '9';
+  }
+  return false;
 }
 
 void UpstreamConn::cancel(uint64_t ticket) {
@@ -205,6 +269,9 @@ void UpstreamConn::on_readable(net::Stream& s) {
     if (handshake_left_ > 0) {
       on_handshake_reply(raw);
       if (state_ == State::Idle) return;  // dropped
+    } else if (push_sink_ && is_push_frame(raw)) {
+      push_sink_->on_push(raw);
+      if (stream_ != &s) return;  // the sink closed or dropped this connection
     } else if (queue_.empty()) {
       drop("unexpected reply from Redis (nothing in flight)", errors::kUpstreamLost);
       return;
@@ -219,7 +286,10 @@ void UpstreamConn::on_readable(net::Stream& s) {
           s.write_soon();
         }
       }
-      if (p.sink) p.sink->on_reply(p.cookie, raw);
+      if (p.sink) {
+        p.sink->on_reply(p.cookie, raw);
+        if (stream_ != &s) return;  // the sink closed or dropped this connection
+      }
     }
     in.consume(len);
     framed_fed_ -= len;
@@ -261,8 +331,11 @@ void UpstreamConn::drop(std::string_view why, std::string_view error_line) {
   failed.swap(queue_);
   head_ticket_ += failed.size();
   last_flushed_ticket_ = head_ticket_ - 1;
-  if (stopping_) {
-    obs::debug("upstream #{} closed: {} ({} requests in flight failed)", index_, why, failed.size());
+  push_sink_ = nullptr;
+  idle_push_ = PushKind::None;
+  if (stopping_ || role_ == Role::Dedicated) {
+    obs::debug("upstream {}#{} closed: {} ({} requests in flight failed)", role_ == Role::Dedicated ? "pinned " : "",
+               index_, why, failed.size());
   } else if (was_ready) {
     obs::warn("upstream #{} lost: {} ({} requests in flight failed)", index_, why, failed.size());
   } else if (attempts_ == 0) {
@@ -274,7 +347,7 @@ void UpstreamConn::drop(std::string_view why, std::string_view error_line) {
   for (size_t i = 0; i < failed.size(); ++i) {
     if (failed[i].sink) failed[i].sink->on_failed(failed[i].cookie, error_line);
   }
-  if (!stopping_) schedule_reconnect();
+  if (!stopping_ && role_ == Role::Shared) schedule_reconnect();
 }
 
 void UpstreamConn::schedule_reconnect() {

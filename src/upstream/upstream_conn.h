@@ -8,6 +8,17 @@
 //
 // Cancellation: a sink that goes away calls cancel(ticket) for each request it still
 // has in flight; the reply is then read and discarded, and the sink is never called.
+//
+// Roles: a Shared connection is one of the pool's multiplexed connections and reconnects
+// by itself. A Dedicated connection is pinned to one client at a time (transactions,
+// blocking commands, pub/sub...): it never reconnects (its state would be gone), learns
+// its own CLIENT ID during the handshake, and can be wiped with reset_session() before
+// the next client uses it.
+//
+// Push frames: Redis sends pub/sub messages and MONITOR lines without a request. A request
+// sent with a PushKind other than None marks the stretch of the reply stream where such
+// frames may appear; there, frames that look like one go to the push sink instead of
+// answering the oldest request.
 #pragma once
 
 #include <cstdint>
@@ -36,9 +47,13 @@ class UpstreamConn : private net::StreamHandler {
   enum class State { Idle, Connecting, Handshaking, Ready };
   // What the pool hears: became ready, lost readiness, or a connect/handshake attempt failed.
   enum class Event { Ready, Lost, AttemptFailed };
+  enum class Role : uint8_t { Shared, Dedicated };
+  // Which unsolicited frames may arrive while a request is at the head of the queue.
+  enum class PushKind : uint8_t { None, Pubsub, Monitor };
   using StateFn = std::function<void(UpstreamConn&, Event)>;
 
-  UpstreamConn(net::Loop& loop, const config::UpstreamConfig& cfg, int index, StateFn on_state);
+  UpstreamConn(net::Loop& loop, const config::UpstreamConfig& cfg, int index, StateFn on_state,
+               Role role = Role::Shared);
   ~UpstreamConn() override;
   UpstreamConn(const UpstreamConn&) = delete;
   UpstreamConn& operator=(const UpstreamConn&) = delete;
@@ -47,18 +62,31 @@ class UpstreamConn : private net::StreamHandler {
   void start();
   // Closes the socket for good (shutdown); in-flight requests fail with `error_line`.
   void shutdown(std::string_view error_line);
+  // Dedicated connections: sends RESET and the handshake again, so no state of the last
+  // client survives; Event::Ready follows (or Lost if Redis refuses). Needs ready() and
+  // nothing in flight.
+  void reset_session();
+  // Where push frames go (a dedicated connection's current client); null: none.
+  void set_push_sink(ReplySink* sink) { push_sink_ = sink; }
 
   bool ready() const { return state_ == State::Ready; }
   State state() const { return state_; }
   int index() const { return index_; }
+  Role role() const { return role_; }
+  // Redis's id for this connection (CLIENT ID, learned by dedicated connections); 0 unknown.
+  int64_t upstream_id() const { return upstream_id_; }
   size_t inflight() const { return queue_.size(); }
 
   // Queues one request. `raw` must be a complete RESP multibulk request. Returns a
   // ticket for cancel(), or 0 when the request was not accepted (not ready, or too
   // many in flight) — the caller then answers the client itself.
-  uint64_t send_raw(ReplySink* sink, uint64_t cookie, std::string_view raw);
+  // A request answered by `replies` frames (SUBSCRIBE a b c: 3) takes that many tickets and
+  // cookies, consecutive from the returned ones; each frame is delivered on its own.
+  uint64_t send_raw(ReplySink* sink, uint64_t cookie, std::string_view raw, size_t replies = 1,
+                    PushKind push = PushKind::None);
   // Same, encoding `args` as a multibulk request (for inline commands).
-  uint64_t send_args(ReplySink* sink, uint64_t cookie, std::span<const std::string_view> args);
+  uint64_t send_args(ReplySink* sink, uint64_t cookie, std::span<const std::string_view> args,
+                     size_t replies = 1, PushKind push = PushKind::None);
   // Forgets the sink of an in-flight request; unknown tickets are ignored.
   void cancel(uint64_t ticket);
 
@@ -67,18 +95,21 @@ class UpstreamConn : private net::StreamHandler {
     ReplySink* sink;      // who gets the reply; null when cancelled or internal
     uint64_t cookie;      // the sink's identifier for the request
     uint64_t sent_ms;     // loop time when queued, for the command timeout
+    PushKind push;        // push frames that may precede this request's reply
   };
 
   void connect();
   void on_connected(net::Stream* s, int status, const std::string& error);
   void begin_handshake();
+  void write_handshake();
   void on_handshake_reply(std::string_view raw);
   void become_ready();
   void drop(std::string_view why, std::string_view error_line);
   void schedule_reconnect();
   void check_timeout();
   bool accept_request() const;
-  uint64_t push(ReplySink* sink, uint64_t cookie);
+  uint64_t push(ReplySink* sink, uint64_t cookie, size_t replies, PushKind push);
+  bool is_push_frame(std::string_view raw) const;
 
   // net::StreamHandler
   void on_readable(net::Stream& s) override;
@@ -91,6 +122,10 @@ class UpstreamConn : private net::StreamHandler {
   const config::UpstreamConfig& cfg_;    // settings (owned by the caller, outlives us)
   int index_;                            // position in the pool, for logs
   StateFn on_state_;                     // pool's readiness observer
+  Role role_;                            // shared (reconnects) or dedicated (never does)
+  ReplySink* push_sink_ = nullptr;       // receives push frames (dedicated connections)
+  PushKind idle_push_ = PushKind::None;  // push frames expected when nothing is in flight
+  int64_t upstream_id_ = 0;              // CLIENT ID reply (dedicated connections)
   State state_ = State::Idle;            // connection state
   net::Connector connector_;             // outgoing connect in progress
   net::Stream* stream_ = nullptr;        // current socket (self-deleting), or null

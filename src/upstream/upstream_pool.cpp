@@ -5,7 +5,8 @@
 
 namespace respite::upstream {
 
-UpstreamPool::UpstreamPool(net::Loop& loop, const config::UpstreamConfig& cfg) : cfg_(cfg) {
+UpstreamPool::UpstreamPool(net::Loop& loop, const config::UpstreamConfig& cfg)
+    : cfg_(cfg), loop_(loop), reap_timer_(loop) {
   for (size_t i = 0; i < cfg.pool_size; ++i) {
     conns_.push_back(std::make_unique<UpstreamConn>(
         loop, cfg, static_cast<int>(i), [this](UpstreamConn& c, UpstreamConn::Event e) { on_state(c, e); }));
@@ -19,9 +20,95 @@ void UpstreamPool::start(std::function<void()> settled) {
   for (auto& c : conns_) c->start();
 }
 
+UpstreamPool::~UpstreamPool() {
+  // Dedicated connections close without telling owners (they are gone by now).
+  pinned_.clear();
+}
+
 void UpstreamPool::shutdown(std::string_view error_line) {
   stopping_ = true;
   for (auto& c : conns_) c->shutdown(error_line);
+  std::vector<UpstreamConn*> all;
+  for (auto& [c, p] : pinned_) all.push_back(c);
+  for (auto* c : all) c->shutdown(error_line);  // each reports Lost and is retired
+}
+
+UpstreamConn* UpstreamPool::acquire_pinned(PinnedOwner* owner) {
+  if (stopping_) return nullptr;
+  while (!idle_.empty()) {
+    UpstreamConn* c = idle_.back();
+    idle_.pop_back();
+    auto it = pinned_.find(c);
+    if (it == pinned_.end()) continue;
+    if (!c->ready()) {
+      retire(c);
+      continue;
+    }
+    it->second.owner = owner;
+    it->second.use = Use::Borrowed;
+    return c;
+  }
+  if (pinned_.size() >= cfg_.max_pinned) return nullptr;
+  auto conn = std::make_unique<UpstreamConn>(
+      loop_, cfg_, next_pinned_index_++, [this](UpstreamConn& c, UpstreamConn::Event e) { on_pinned_state(c, e); },
+      UpstreamConn::Role::Dedicated);
+  UpstreamConn* c = conn.get();
+  pinned_.emplace(c, Pinned{std::move(conn), owner, Use::Borrowed});
+  c->start();
+  return c;
+}
+
+void UpstreamPool::release_pinned(UpstreamConn* c, bool wipe, bool reusable) {
+  auto it = pinned_.find(c);
+  if (it == pinned_.end()) return;
+  Pinned& p = it->second;
+  p.owner = nullptr;
+  c->set_push_sink(nullptr);
+  if (stopping_ || !reusable || !c->ready() || c->inflight() > 0) {
+    retire(c);
+    return;
+  }
+  if (wipe) {
+    p.use = Use::Resetting;
+    c->reset_session();  // Ready or Lost follows
+    return;
+  }
+  park(p);
+}
+
+void UpstreamPool::park(Pinned& p) {
+  if (idle_.size() >= cfg_.pinned_idle) {
+    retire(p.conn.get());
+    return;
+  }
+  p.use = Use::Idle;
+  idle_.push_back(p.conn.get());
+}
+
+void UpstreamPool::retire(UpstreamConn* c) {
+  auto it = pinned_.find(c);
+  if (it == pinned_.end()) return;
+  retired_.push_back(std::move(it->second.conn));
+  pinned_.erase(it);
+  std::erase(idle_, c);
+  if (!reap_timer_.active()) reap_timer_.start(0, 0, [this] { retired_.clear(); });
+}
+
+void UpstreamPool::on_pinned_state(UpstreamConn& c, UpstreamConn::Event e) {
+  auto it = pinned_.find(&c);
+  if (it == pinned_.end()) return;
+  Pinned& p = it->second;
+  if (e == UpstreamConn::Event::Ready) {
+    if (p.use == Use::Borrowed) {
+      if (p.owner) p.owner->on_pinned_ready(c);
+    } else if (p.use == Use::Resetting) {
+      park(p);
+    }
+    return;
+  }
+  PinnedOwner* owner = p.use == Use::Borrowed ? p.owner : nullptr;
+  retire(&c);
+  if (owner) owner->on_pinned_lost(c);
 }
 
 UpstreamConn* UpstreamPool::pick(size_t hint) {

@@ -2,21 +2,40 @@
 //
 // Clients are spread over the connections by a per-client hint; a client keeps using the
 // same connection while it is ready, so its requests reach Redis in order on one socket.
-// Dedicated (pinned) connections for stateful clients will be handed out from here too.
+//
+// Dedicated (pinned) connections: a client whose commands need connection state (MULTI,
+// blocking commands, pub/sub...) borrows one with acquire_pinned() and gives it back with
+// release_pinned(). At most upstream.max_pinned exist at once (borrowed, being reset, or
+// idle); up to upstream.pinned_idle wiped ones are kept for reuse. A connection that dies
+// is destroyed on a later loop iteration, never inside a callback that still uses it.
 #pragma once
 
 #include <functional>
 #include <memory>
+#include <unordered_map>
 #include <vector>
 
 #include "config/config.h"
+#include "net/timer.h"
 #include "upstream/upstream_conn.h"
 
 namespace respite::upstream {
 
+// The borrower of a dedicated connection.
+class PinnedOwner {
+ public:
+  virtual ~PinnedOwner() = default;
+  // The connection acquire_pinned() returned while it was still connecting is ready.
+  virtual void on_pinned_ready(UpstreamConn& c) = 0;
+  // It failed to connect or was lost. It is no longer the owner's: the pool destroys it
+  // soon. Requests in flight on it are failed right after this call.
+  virtual void on_pinned_lost(UpstreamConn& c) = 0;
+};
+
 class UpstreamPool {
  public:
   UpstreamPool(net::Loop& loop, const config::UpstreamConfig& cfg);
+  ~UpstreamPool();
   UpstreamPool(const UpstreamPool&) = delete;
   UpstreamPool& operator=(const UpstreamPool&) = delete;
 
@@ -34,8 +53,30 @@ class UpstreamPool {
   size_t size() const { return conns_.size(); }
   size_t inflight() const;
 
+  // A dedicated connection for `owner`: a ready idle one, or a new one that is connecting
+  // (then on_pinned_ready or on_pinned_lost follows). Null when upstream.max_pinned
+  // dedicated connections exist already, or the pool is shutting down.
+  UpstreamConn* acquire_pinned(PinnedOwner* owner);
+  // Gives a borrowed connection back. `wipe`: the client changed its state, so it gets RESET
+  // and the handshake before reuse. A connection with requests in flight (a client that
+  // left while blocked) or not ready is closed instead, so Redis forgets what it was doing.
+  // `reusable` false: always closed (Redis may still send it another client's data).
+  void release_pinned(UpstreamConn* c, bool wipe, bool reusable = true);
+  size_t pinned_count() const { return pinned_.size(); }
+  size_t pinned_idle_count() const { return idle_.size(); }
+
  private:
+  enum class Use : uint8_t { Borrowed, Resetting, Idle };
+  struct Pinned {
+    std::unique_ptr<UpstreamConn> conn;  // the connection
+    PinnedOwner* owner;                  // borrower (Borrowed only)
+    Use use;                             // where it is in its cycle
+  };
+
   void on_state(UpstreamConn& c, UpstreamConn::Event e);
+  void on_pinned_state(UpstreamConn& c, UpstreamConn::Event e);
+  void park(Pinned& p);
+  void retire(UpstreamConn* c);
 
   const config::UpstreamConfig& cfg_;                  // settings; outlive the pool
   std::vector<std::unique_ptr<UpstreamConn>> conns_;   // the shared connections
@@ -45,6 +86,12 @@ class UpstreamPool {
   std::vector<bool> tried_;                            // per connection: first attempt finished
   size_t untried_ = 0;                                 // connections still on their first attempt
   std::function<void()> settled_;                      // start()'s callback, until it runs
+  net::Loop& loop_;                                    // for new dedicated connections
+  std::unordered_map<UpstreamConn*, Pinned> pinned_;   // every dedicated connection
+  std::vector<UpstreamConn*> idle_;                    // wiped, ready, unborrowed (LIFO)
+  std::vector<std::unique_ptr<UpstreamConn>> retired_; // dead; destroyed by reap_timer_
+  net::Timer reap_timer_;                              // destroys retired_ on the next iteration
+  int next_pinned_index_ = 0;                          // numbers dedicated connections in logs
 };
 
 }  // namespace respite::upstream

@@ -26,8 +26,8 @@ const std::string kLost =
 const std::string kTimeout =
     "-ERR upstream timeout: Redis did not reply in time; the command may or may not have run\r\n";
 const std::string kUnavailable = "-ERR upstream unavailable: no connection to Redis (respite is reconnecting)\r\n";
-const std::string kMultiRefused =
-    "-ERR 'multi' needs a dedicated upstream connection, which this respite version does not support yet\r\n";
+// A request respite answers itself (the client has no name): no upstream round trip.
+const std::string kLocalReply = "$-1\r\n";
 
 constexpr auto kWait = 5s;  // upper bound for anything that should happen promptly
 
@@ -82,20 +82,20 @@ TEST_F(FakeUpstreamTest, LocalRepliesWaitForEarlierUpstreamReplies) {
   });
   fake_.set_holding(true);
   RawConn c = client();
-  ASSERT_TRUE(c.send_all(cat(resp_command({"MULTI"}), resp_command({"GET", "a"}), resp_command({"MULTI"}),
+  ASSERT_TRUE(c.send_all(cat(resp_command({"CLIENT", "GETNAME"}), resp_command({"GET", "a"}), resp_command({"CLIENT", "GETNAME"}),
                              resp_command({"GET", "b"}), resp_command({"PING"}), resp_command({"QUIT"})),
                          deadline_in(kWait)));
   // A local reply with nothing before it goes out at once...
-  EXPECT_EQ(next(c), kMultiRefused);
+  EXPECT_EQ(next(c), kLocalReply);
   ASSERT_TRUE(fake_.wait_for_requests(3, deadline_in(kWait)));
-  // ...but the second MULTI's error waits for GET a's reply, which the fake holds. respite
+  // ...but the second CLIENT GETNAME's reply waits for GET a's reply, which the fake holds. respite
   // handled the whole batch (the fake got all three forwarded requests), so an overtaking
   // error would be on its way already.
   EXPECT_EQ(next(c, 150ms), "<none>") << "a reply overtook the held reply to GET a";
 
   ASSERT_EQ(fake_.release(1), 1u);  // GET a's reply, in 4 pieces
   EXPECT_EQ(next(c), FakeUpstream::bulk("alpha-value"));
-  EXPECT_EQ(next(c), kMultiRefused);
+  EXPECT_EQ(next(c), kLocalReply);
   EXPECT_EQ(next(c, 150ms), "<none>") << "a reply overtook the held reply to GET b";
 
   EXPECT_EQ(fake_.release(), 2u);  // GET b's and PING's replies, in pieces
@@ -106,7 +106,7 @@ TEST_F(FakeUpstreamTest, LocalRepliesWaitForEarlierUpstreamReplies) {
   EXPECT_EQ(c.read_until_closed(deadline_in(kWait), &closed), "");
   EXPECT_TRUE(closed) << "respite did not close the connection after QUIT";
 
-  // QUIT and MULTI never went upstream.
+  // QUIT and CLIENT GETNAME never went upstream.
   auto reqs = fake_.requests();
   ASSERT_EQ(reqs.size(), 3u);
   EXPECT_EQ(reqs[0].args, (std::vector<std::string>{"GET", "a"}));
@@ -195,7 +195,7 @@ TEST_F(FakeUpstreamTest, ConnectionCutMidReplyFailsInFlightRequestsInOrder) {
   fake_.push(Action::close(full.substr(0, full.size() / 2)));
   fake_.set_holding(true);
   RawConn c = client();
-  ASSERT_TRUE(c.send_all(cat(resp_command({"GET", "x1"}), resp_command({"MULTI"}), resp_command({"GET", "x2"}),
+  ASSERT_TRUE(c.send_all(cat(resp_command({"GET", "x1"}), resp_command({"CLIENT", "GETNAME"}), resp_command({"GET", "x2"}),
                              resp_command({"GET", "x3"})),
                          deadline_in(kWait)));
   ASSERT_TRUE(fake_.wait_for_requests(4, deadline_in(kWait)));
@@ -203,7 +203,7 @@ TEST_F(FakeUpstreamTest, ConnectionCutMidReplyFailsInFlightRequestsInOrder) {
   fake_.release();
 
   EXPECT_EQ(next(c), kLost);
-  EXPECT_EQ(next(c), kMultiRefused);
+  EXPECT_EQ(next(c), kLocalReply);
   EXPECT_EQ(next(c), kLost);
   EXPECT_EQ(next(c), kLost);
 
@@ -364,7 +364,7 @@ TEST_F(FakeUpstreamTest, ClientGoneWhileItsReplyIsHeld) {
   fake_.set_holding(true);
   {
     RawConn gone = client();
-    ASSERT_TRUE(gone.send_all(cat(resp_command({"GET", "a1"}), resp_command({"MULTI"}), resp_command({"GET", "a2"})),
+    ASSERT_TRUE(gone.send_all(cat(resp_command({"GET", "a1"}), resp_command({"CLIENT", "GETNAME"}), resp_command({"GET", "a2"})),
                               deadline_in(kWait)));
     ASSERT_TRUE(fake_.wait_for_requests(2, deadline_in(kWait)));
     gone.close(/*reset=*/true);

@@ -199,15 +199,16 @@ TEST_F(OutputLimitTest, ClientThatDoesNotReadIsClosedPastTheOutputLimit) {
 
 class RefusedCommandsTest : public ProxyTest {};
 
-TEST_F(RefusedCommandsTest, StatefulCommandsAreRefusedUntilPinningExists) {
+TEST_F(RefusedCommandsTest, ReplicationAndScriptDebugAreRefusedAndTheConnectionStaysUsable) {
   SKIP_IN_DIRECT_MODE();
   Client c = connect();
-  const std::vector<std::vector<std::string>> stateful = {
-      {"MULTI"}, {"EXEC"}, {"WATCH", "k"}, {"BLPOP", "k", "1"}, {"SUBSCRIBE", "ch"}, {"SELECT", "1"},
+  const std::vector<std::vector<std::string>> refused = {
+      {"SYNC"}, {"PSYNC", "?", "-1"}, {"REPLCONF", "listening-port", "1"}, {"SCRIPT", "DEBUG", "YES"},
   };
-  for (const auto& cmd : stateful) {
+  for (const auto& cmd : refused) {
     std::string r = c.call(cmd);
     EXPECT_TRUE(starts_with(r, "-ERR")) << cmd[0] << " -> " << r;
+    EXPECT_NE(r.find("not supported through respite"), std::string::npos) << r;
     EXPECT_EQ(c.call({"PING"}), "+PONG") << "connection unusable after refusing " << cmd[0];
   }
 }

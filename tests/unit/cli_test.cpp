@@ -154,7 +154,7 @@ TEST(Cli, UsageMentionsEveryFlagAndVariable) {
   std::string u = usage_text();
   for (const char* s : {"--config", "-c", "--listen", "--upstream", "--set", "--log-level", "--check-config",
                         "--version", "--help", "-h", "RESPITE_UPSTREAM_URL", "RESPITE_UPSTREAM_PASSWORD",
-                        "RESPITE_LOG_LEVEL"}) {
+                        "RESPITE_CLIENT_PASSWORD", "RESPITE_LOG_LEVEL"}) {
     EXPECT_NE(u.find(s), std::string::npos) << s;
   }
 }

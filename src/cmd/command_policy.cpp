@@ -1,7 +1,7 @@
 #include "cmd/command_policy.h"
 
 #include <memory>
-#include <unordered_map>
+#include <vector>
 
 namespace respite::cmd {
 namespace {
@@ -52,26 +52,27 @@ constexpr std::pair<std::string_view, Kind> kSpecial[] = {
     {"script|debug", Kind::Refuse},
 };
 
-// Kind of each table entry that is not Plain, keyed by the entry's address.
+// Kind of every table entry, indexed by the entry's position in the table (no hashing on
+// the request path).
 class KindIndex {
  public:
-  explicit KindIndex(const CommandTable& table) : table_(&table) {
-    for (const auto& [name, kind] : kSpecial) {
-      if (const CommandInfo* info = table.find(name)) kinds_.emplace(info, kind);
-    }
+  explicit KindIndex(const CommandTable& table) : table_(&table), kinds_(table.commands().size(), Kind::Plain) {
+    const CommandInfo* base = table.commands().data();
     for (const auto& info : table.commands()) {
-      if (info.has(CommandFlag::Blocking)) kinds_.emplace(&info, Kind::Blocking);
+      if (info.has(CommandFlag::Blocking)) kinds_[static_cast<size_t>(&info - base)] = Kind::Blocking;
+    }
+    for (const auto& [name, kind] : kSpecial) {
+      if (const CommandInfo* info = table.find(name)) kinds_[static_cast<size_t>(info - base)] = kind;
     }
   }
   const CommandTable* table() const { return table_; }
   Kind kind(const CommandInfo* info) const {
-    auto it = kinds_.find(info);
-    return it == kinds_.end() ? Kind::Plain : it->second;
+    return kinds_[static_cast<size_t>(info - table_->commands().data())];
   }
 
  private:
   const CommandTable* table_;
-  std::unordered_map<const CommandInfo*, Kind> kinds_;
+  std::vector<Kind> kinds_;
 };
 
 const KindIndex& index_for(const CommandTable& table) {

@@ -130,6 +130,34 @@ Decision classify(const CommandTable& table, std::span<const std::string_view> a
   return d;
 }
 
+CommandClass command_class(const Decision& d) {
+  if (!d.info) return CommandClass::Write;  // module or unknown: assume the worst
+  const CommandInfo& c = *d.info;
+  if (d.kind == Kind::Blocking) return CommandClass::Blocking;
+  if (c.has(CommandFlag::Pubsub) || c.in(AclCategory::Pubsub)) return CommandClass::Pubsub;
+  if (c.in(AclCategory::Transaction)) return CommandClass::Transaction;
+  if (c.in(AclCategory::Connection)) return CommandClass::Connection;
+  if (c.has(CommandFlag::Admin)) return CommandClass::Admin;
+  if (c.has(CommandFlag::Write)) return CommandClass::Write;
+  if (c.has(CommandFlag::Readonly)) return CommandClass::Read;
+  if (c.in(AclCategory::Scripting)) return CommandClass::Write;  // EVAL, FCALL: may write any key
+  return CommandClass::Other;
+}
+
+std::string_view class_name(CommandClass c) {
+  switch (c) {
+    case CommandClass::Read: return "read";
+    case CommandClass::Write: return "write";
+    case CommandClass::Admin: return "admin";
+    case CommandClass::Blocking: return "blocking";
+    case CommandClass::Pubsub: return "pubsub";
+    case CommandClass::Transaction: return "transaction";
+    case CommandClass::Connection: return "connection";
+    case CommandClass::Other: return "other";
+  }
+  return "other";
+}
+
 std::string_view display_name(const Decision& d, std::span<const std::string_view> args) {
   if (d.info) return d.info->name;
   return args.empty() ? std::string_view() : args[0];

@@ -61,6 +61,16 @@ struct Decision {
 // `args` is the whole request (args[0] is the command name, any case).
 Decision classify(const CommandTable& table, std::span<const std::string_view> args);
 
+// The class a policy (rate limits, the near-cache) sees a command in, from the table's flags
+// and ACL categories. Each command has exactly one; the first rule that matches wins:
+// Blocking (may wait on the server), Pubsub, Transaction, Connection (describes or sets up
+// the connection: AUTH, HELLO, CLIENT, PING, SELECT...), Admin (the `admin` flag),
+// Write (the `write` flag, scripts and functions that may write, and unknown commands),
+// Read (the `readonly` flag), Other (server-level commands such as INFO, TIME, COMMAND).
+enum class CommandClass : uint8_t { Read, Write, Admin, Blocking, Pubsub, Transaction, Connection, Other };
+CommandClass command_class(const Decision& d);
+std::string_view class_name(CommandClass c);
+
 // Name of the command for error messages, as Redis prints it: "get", "client|setname".
 std::string_view display_name(const Decision& d, std::span<const std::string_view> args);
 

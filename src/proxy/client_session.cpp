@@ -171,7 +171,7 @@ bool ClientSession::handle(const resp::Request& req, std::string_view raw) {
       return true;
     }
   }
-  last_cmd_ = d.info ? d.info->name : std::string(args[0]);
+  if (d.info) last_cmd_ = d.info->name;  // unknown names are not echoed (CLIENT LIST is line-based)
 
   switch (d.kind) {
     case cmd::Kind::Plain:

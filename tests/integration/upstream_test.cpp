@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 
+#include "support/redis_probe.h"
 #include "support/stack.h"
 
 namespace respite::test {
@@ -93,6 +94,81 @@ TEST_F(UpstreamOutageTest, RequestInFlightWhenRedisDiesGetsAnError) {
   stack().redis().restart();
   std::string last;
   EXPECT_TRUE(stack().wait_until_serving(deadline_in(10s), &last)) << last;
+}
+
+// Pinned clients and Redis going away: a client whose state lived on a dedicated connection
+// is disconnected (its state is gone); a client that asks for a dedicated connection while
+// Redis is down gets a prompt error and stays connected.
+TEST_F(UpstreamOutageTest, PinnedStateIsLostVisiblyAndNewPinsFailPromptly) {
+  SKIP_IN_DIRECT_MODE();
+  RawConn sub = stack().raw();
+  ASSERT_TRUE(sub.send_all(resp_command({"SUBSCRIBE", "outage:ch"}), deadline_in(5s)));
+  ASSERT_EQ(sub.read_reply(deadline_in(5s)).value_or("<none>"), "*3\r\n$9\r\nsubscribe\r\n$9\r\noutage:ch\r\n:1\r\n");
+  Client tx = Client::tcp(stack().port(), 5s);
+  ASSERT_EQ(tx.call({"MULTI"}), "+OK");
+  ASSERT_EQ(tx.call({"SET", "outage:k", "1"}), "+QUEUED");
+
+  stack().redis().stop();
+
+  bool closed = false;
+  sub.read_until_closed(deadline_in(5s), &closed);
+  EXPECT_TRUE(closed) << "a subscriber whose upstream connection died was left open";
+  std::string r = tx.call({"EXEC"});
+  EXPECT_TRUE(starts_with(r, "<error")) << "the transaction's client was not disconnected: " << r;
+
+  Client c = Client::tcp(stack().port(), 5s);
+  for (const std::vector<std::string>& cmd : std::vector<std::vector<std::string>>{
+           {"MULTI"}, {"BLPOP", "outage:list", "1"}, {"SUBSCRIBE", "outage:ch"}}) {
+    const auto t0 = Clock::now();
+    r = c.call(cmd);
+    EXPECT_TRUE(starts_with(r, "-ERR upstream unavailable")) << cmd[0] << " -> " << r;
+    EXPECT_LT(Clock::now() - t0, 3s) << cmd[0];
+    if (cmd[0] == "MULTI") {
+      EXPECT_TRUE(starts_with(c.call({"EXEC"}), "-EXECABORT"));
+    }
+  }
+  EXPECT_TRUE(starts_with(c.call({"GET", "x"}), "-ERR upstream")) << "client unusable after refusals";
+
+  stack().redis().restart();
+  std::string last;
+  ASSERT_TRUE(stack().wait_until_serving(deadline_in(10s), &last)) << last;
+  EXPECT_EQ(c.call({"MULTI"}), "+OK");
+  EXPECT_EQ(c.call({"INCR", "outage:n"}), "+QUEUED");
+  EXPECT_EQ(c.call({"EXEC"}), "[:1]");
+}
+
+// SCRIPT KILL goes to Redis on a connection of its own, so it is not queued behind the busy
+// script on the shared connection it should stop. (The command timeout is raised: Redis reads
+// nothing else for its first 5 s, busy-reply-threshold, longer than the default timeout.)
+class BusyScriptTest : public ProxyTest {
+ protected:
+  StackOptions options() override {
+    StackOptions o;
+    o.respite_sets = {"upstream.command_timeout_ms=20000"};
+    return o;
+  }
+};
+
+TEST_F(BusyScriptTest, ScriptKillStopsABusyScriptRunningOnTheSharedConnection) {
+  Client a = Client::tcp(stack().port(), 10s);
+  a.append({"EVAL",
+            "redis.log(redis.LOG_WARNING, 'respite-test: busy script') "
+            "local s = redis.call('TIME')[1] while redis.call('TIME')[1] - s < 8 do end return 1",
+            "0"});
+  int done = 0;
+  while (!done) ASSERT_EQ(redisBufferWrite(a.context(), &done), REDIS_OK);
+  ASSERT_TRUE(stack().redis().wait_for_log("respite-test: busy script", deadline_in(5s)));
+  Client b = Client::tcp(stack().port(), 10s);
+  const auto t0 = Clock::now();
+  std::string r;
+  // Redis reads other connections only once the script has run for busy-reply-threshold
+  // (5 s by default), so the reply to the kill comes after that.
+  ASSERT_TRUE(poll_until([&] { return (r = b.call({"SCRIPT", "KILL"})) == "+OK"; }, deadline_in(7s), 50ms)) << r;
+  Reply killed = a.get_reply();
+  ASSERT_TRUE(killed) << a.error();
+  EXPECT_NE(describe(killed).find("killed"), std::string::npos) << describe(killed);
+  EXPECT_LT(Clock::now() - t0, 7s);
+  EXPECT_EQ(a.call({"PING"}), "+PONG");
 }
 
 class StartupTest : public ProxyTest {

@@ -103,6 +103,29 @@ TEST(CommandPolicy, ArityFromTheTable) {
   EXPECT_FALSE(decide({"SUBSCRIBE"}).arity_ok);
 }
 
+TEST(CommandPolicy, ClassesFromFlagsAndCategories) {
+  auto cls = [](std::vector<std::string_view> args) { return command_class(decide(std::move(args))); };
+  EXPECT_EQ(cls({"GET", "k"}), CommandClass::Read);
+  EXPECT_EQ(cls({"XREAD", "STREAMS", "s", "0"}), CommandClass::Read);
+  EXPECT_EQ(cls({"SET", "k", "v"}), CommandClass::Write);
+  EXPECT_EQ(cls({"EVAL", "return 1", "0"}), CommandClass::Write);
+  EXPECT_EQ(cls({"EVAL_RO", "return 1", "0"}), CommandClass::Read);
+  EXPECT_EQ(cls({"MY.MODULECMD", "x"}), CommandClass::Write);
+  EXPECT_EQ(cls({"BLPOP", "k", "0"}), CommandClass::Blocking);
+  EXPECT_EQ(cls({"XREAD", "BLOCK", "0", "STREAMS", "s", "$"}), CommandClass::Blocking);
+  EXPECT_EQ(cls({"SUBSCRIBE", "c"}), CommandClass::Pubsub);
+  EXPECT_EQ(cls({"PUBLISH", "c", "m"}), CommandClass::Pubsub);
+  EXPECT_EQ(cls({"MULTI"}), CommandClass::Transaction);
+  EXPECT_EQ(cls({"EXEC"}), CommandClass::Transaction);
+  EXPECT_EQ(cls({"AUTH", "pw"}), CommandClass::Connection);
+  EXPECT_EQ(cls({"CLIENT", "SETNAME", "n"}), CommandClass::Connection);
+  EXPECT_EQ(cls({"PING"}), CommandClass::Connection);
+  EXPECT_EQ(cls({"FLUSHALL"}), CommandClass::Write);
+  EXPECT_EQ(cls({"CONFIG", "SET", "x", "y"}), CommandClass::Admin);
+  EXPECT_EQ(cls({"INFO"}), CommandClass::Other);
+  EXPECT_EQ(class_name(CommandClass::Blocking), "blocking");
+}
+
 TEST(CommandPolicy, EmptyRequestIsPlain) { EXPECT_EQ(kind({}), Kind::Plain); }
 
 }  // namespace

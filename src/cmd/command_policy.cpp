@@ -1,5 +1,6 @@
 #include "cmd/command_policy.h"
 
+#include <cstring>
 #include <memory>
 #include <vector>
 
@@ -110,10 +111,38 @@ bool iequals(std::string_view a, std::string_view b) {
   return true;
 }
 
+namespace {
+
+// The last command name looked up, byte for byte: pipelines mostly repeat one command, and
+// a short compare is cheaper than lowercasing and hashing the name again.
+struct LastLookup {
+  const CommandTable* table = nullptr;
+  const CommandInfo* info = nullptr;  // a non-container command
+  uint8_t len = 0;
+  char name[23] = {};
+};
+
+const CommandInfo* find_command(const CommandTable& table, std::span<const std::string_view> args) {
+  static thread_local LastLookup last;
+  std::string_view name = args[0];
+  if (last.table == &table && name.size() == last.len && std::memcmp(name.data(), last.name, last.len) == 0)
+    return last.info;
+  const CommandInfo* info = table.find(args);
+  if (info && !info->container && info->name.size() == name.size() && name.size() <= sizeof(last.name)) {
+    last.table = &table;
+    last.info = info;
+    last.len = static_cast<uint8_t>(name.size());
+    std::memcpy(last.name, name.data(), name.size());
+  }
+  return info;
+}
+
+}  // namespace
+
 Decision classify(const CommandTable& table, std::span<const std::string_view> args) {
   Decision d;
   if (args.empty()) return d;
-  d.info = table.find(args);
+  d.info = find_command(table, args);
   if (!d.info) return d;
   if (d.info->container && args.size() >= 2 && d.info->name == "client" &&
       (iequals(args[1], "setinfo") || iequals(args[1], "no-touch"))) {

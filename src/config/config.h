@@ -63,7 +63,7 @@ struct UpstreamConfig {
   int reconnect_max_ms = 5000;                 // reconnect delay cap
   size_t max_inflight = 65536;                 // requests in flight on one connection; beyond: error reply
   int max_batches_in_flight = 2;               // written batches awaiting replies before the next waits (0 = no limit)
-  size_t max_pinned = 128;                     // dedicated (pinned) connections in total, in use plus idle (>= 1)
+  size_t max_pinned = 1024;                    // dedicated (pinned) connections in total, in use plus idle (>= 1)
   size_t pinned_idle = 8;                      // returned dedicated connections kept for reuse (<= max_pinned)
 };
 

@@ -585,7 +585,7 @@ TEST(ConfigAuth, Defaults) {
   EXPECT_EQ(cfg.client.password, "");
   EXPECT_TRUE(cfg.client.users.empty());
   EXPECT_TRUE(cfg.client.deny_commands.empty());
-  EXPECT_EQ(cfg.upstream.max_pinned, 128u);
+  EXPECT_EQ(cfg.upstream.max_pinned, 1024u);
   EXPECT_EQ(cfg.upstream.pinned_idle, 8u);
 }
 
@@ -775,7 +775,7 @@ password = "QuoteS3cret"
             std::string::npos)
       << dumped;
   EXPECT_NE(dumped.find(R"(deny_commands = ["keys", "config|set"])"), std::string::npos) << dumped;
-  EXPECT_NE(dumped.find("max_pinned = 128\npinned_idle = 8\n"), std::string::npos) << dumped;
+  EXPECT_NE(dumped.find("max_pinned = 1024\npinned_idle = 8\n"), std::string::npos) << dumped;
 
   // The dump loads again; the redacted passwords come back as "***" (never as "", which
   // would turn authentication off).

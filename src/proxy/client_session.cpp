@@ -354,6 +354,8 @@ bool ClientSession::handle_subscribed(const cmd::Decision& d, const resp::Reques
 
 bool ClientSession::handle_subscription(const cmd::Decision& d, const resp::Request& req, std::string_view raw) {
   Args args(req.args.data(), req.args.size());
+  // Redis sends (un)subscribe confirmations and messages even under CLIENT REPLY OFF/SKIP.
+  discard_ = false;
   std::unordered_set<std::string>* set = nullptr;
   std::string_view unsub_name;
   bool subscribe = false;
@@ -914,7 +916,8 @@ void ClientSession::on_push(std::string_view raw) {
   // Every reply that came before this frame on the pinned connection has filled its slot,
   // and slots behind are ready local replies or later requests: writing now keeps the
   // order Redis sent.
-  if (closed_ || reply_off_ || (finishing_ && slots_.empty())) return;
+  // Pub/sub messages bypass CLIENT REPLY OFF, as in Redis; MONITOR lines do not.
+  if (closed_ || (reply_off_ && monitor_) || (finishing_ && slots_.empty())) return;
   stream_->output().append(raw);
   after_output();
 }

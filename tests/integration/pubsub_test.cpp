@@ -258,5 +258,32 @@ TEST_F(PubSubTest, DisconnectedSubscriberIsForgotten) {
   }
 }
 
+// Redis 7 delivers (un)subscribe confirmations and messages even to a client that silenced its
+// replies with CLIENT REPLY OFF or SKIP; other replies stay silenced.
+TEST_F(PubSubTest, ClientReplyOffDoesNotSilencePubSub) {
+  Client redis = stack().connect();
+  ASSERT_EQ(redis.call({"CONFIG", "SET", "notify-keyspace-events", "KA"}), "+OK");
+  RawConn c = stack().raw();
+  ASSERT_TRUE(send_command(c, {"CLIENT", "REPLY", "OFF"}));
+  ASSERT_TRUE(send_command(c, {"PSUBSCRIBE", "__keyspace@*__:rq:*"}));
+  EXPECT_EQ(escape_bytes(next_reply(c)), escape_bytes(confirmation("psubscribe", "__keyspace@*__:rq:*", 1)));
+  ASSERT_EQ(redis.call({"SET", "rq:k", "v"}), "+OK");
+  std::string got = next_reply(c);
+  EXPECT_NE(got.find("pmessage"), std::string::npos) << escape_bytes(got);
+  EXPECT_NE(got.find(":rq:k"), std::string::npos) << escape_bytes(got);
+  // PING's reply is an ordinary reply: silenced.
+  ASSERT_TRUE(send_command(c, {"PING", "quiet"}));
+  ASSERT_TRUE(send_command(c, {"PUNSUBSCRIBE"}));
+  EXPECT_EQ(escape_bytes(next_reply(c)), escape_bytes(confirmation("punsubscribe", "__keyspace@*__:rq:*", 0)));
+  ASSERT_EQ(redis.call({"CONFIG", "SET", "notify-keyspace-events", ""}), "+OK");
+
+  RawConn d = stack().raw();
+  ASSERT_TRUE(send_command(d, {"CLIENT", "REPLY", "SKIP"}));
+  ASSERT_TRUE(send_command(d, {"SUBSCRIBE", "rq:ch"}));
+  EXPECT_EQ(escape_bytes(next_reply(d)), escape_bytes(confirmation("subscribe", "rq:ch", 1)));
+  ASSERT_EQ(redis.call({"PUBLISH", "rq:ch", "hi"}), ":1");
+  EXPECT_EQ(escape_bytes(next_reply(d)), escape_bytes(message("rq:ch", "hi")));
+}
+
 }  // namespace
 }  // namespace respite::test

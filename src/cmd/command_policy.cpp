@@ -45,10 +45,11 @@ constexpr std::pair<std::string_view, Kind> kSpecial[] = {
     {"client|tracking", Kind::ClientTracking},
     {"client|trackinginfo", Kind::ClientTrackingInfo},
     {"client|caching", Kind::ClientCaching},
-    // A replication handshake takes the connection over for good.
-    {"sync", Kind::Refuse},
-    {"psync", Kind::Refuse},
-    {"replconf", Kind::Refuse},
+    // Replication: REPLCONF sets replica state on the connection; SYNC/PSYNC turn it into a
+    // byte stream (the RDB, then the command stream) for good.
+    {"sync", Kind::Sync},
+    {"psync", Kind::Sync},
+    {"replconf", Kind::Replconf},
     // The Lua debugger would take over the shared connection for other clients' EVALs.
     {"script|debug", Kind::Refuse},
 };

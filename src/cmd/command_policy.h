@@ -49,7 +49,9 @@ enum class Kind : uint8_t {
   ClientTrackingInfo,
   ClientCaching,
   ClientSetinfo,      // CLIENT SETINFO / NO-TOUCH (Redis 7.2): acknowledged, no effect
-  Refuse,        // cannot work through a proxy (replication, the Lua debugger)
+  Replconf,      // replica handshake: state on a dedicated connection for the session
+  Sync,          // SYNC / PSYNC: the dedicated connection becomes a byte tunnel
+  Refuse,        // cannot work through a proxy (the Lua debugger)
 };
 
 struct Decision {

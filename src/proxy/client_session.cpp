@@ -83,7 +83,14 @@ void ClientSession::on_readable(net::Stream&) {
 void ClientSession::process_input() {
   auto& in = stream_->input();
   const auto& cfg = ccfg_;
-  while (!closed_ && !finishing_ && !paused_ && !stalled_) {
+  if (tunnel_) {
+    // After SYNC/PSYNC the client speaks the replication protocol (REPLCONF ACK...): bytes
+    // pass through to its dedicated connection unframed.
+    if (!in.empty() && pinned_) pinned_->send_tunnel(in.view());
+    in.consume(in.size());
+    return;
+  }
+  while (!closed_ && !finishing_ && !paused_ && !stalled_ && !tunnel_) {
     size_t consumed = 0;
     auto st = framer_.next(in.view(), request_, consumed);
     if (st == resp::FrameStatus::NeedMore) {
@@ -119,6 +126,10 @@ void ClientSession::process_input() {
     if (closed_) return;
     in.consume(consumed);
     if (slots_.size() >= cfg.max_pending || stream_->pending_output() >= cfg.output_high_water) update_reading();
+  }
+  if (tunnel_ && !closed_ && !in.empty()) {
+    pinned_->send_tunnel(in.view());  // what the client sent right behind SYNC/PSYNC
+    in.consume(in.size());
   }
   // Keep memory small between bursts.
   if (in.empty()) in.shrink_if_empty(256 * 1024);
@@ -249,10 +260,42 @@ bool ClientSession::handle(const resp::Request& req, std::string_view raw) {
       if (p != Pin::Ready) return true;
       return forward_pinned(req, raw, 1, push_kind());
     }
+    case cmd::Kind::Replconf: {
+      Pin p = ensure_pinned();
+      if (p == Pin::Wait) return false;
+      if (p != Pin::Ready) return true;
+      if (!forward_pinned(req, raw)) return false;
+      // The connection now carries replica settings: it stays this client's, and is closed after.
+      pin_dirty_ = true;
+      pin_reusable_ = false;
+      replica_ = true;
+      return true;
+    }
+    case cmd::Kind::Sync: {
+      Pin p = ensure_pinned();
+      if (p == Pin::Wait) return false;
+      if (p != Pin::Ready) return true;
+      // Every earlier reply must be out before the stream starts.
+      if (inflight_ > 0 || !slots_.empty()) return false;
+      if (!pinned_->start_tunnel(this, req.is_inline ? std::string_view() : raw)) {
+        reply_error(errors::kUpstreamUnavailable);
+        return true;
+      }
+      if (req.is_inline) {
+        std::string encoded;
+        for (const auto& a : args) encoded.append(a).push_back(' ');
+        encoded.back() = '\r';
+        encoded.append("\n");
+        pinned_->send_tunnel(encoded);
+      }
+      pin_dirty_ = true;
+      pin_reusable_ = false;
+      replica_ = true;
+      tunnel_ = true;
+      return true;
+    }
     case cmd::Kind::Refuse:
-      reply_error(errors::not_supported(cmd::display_name(d, args), d.info->name == "script|debug"
-                                                                        ? "the Lua debugger would take over a shared connection"
-                                                                        : "replication cannot go through a proxy"));
+      reply_error(errors::not_supported(cmd::display_name(d, args), "the Lua debugger would take over a shared connection"));
       return true;
     default:
       return handle_client(d, req, raw);
@@ -736,7 +779,7 @@ void ClientSession::clear_state() {
 }
 
 bool ClientSession::has_state() const {
-  return in_multi_ || watching_ || monitor_ || tracking_ || subscribed() || db_unknown_ ||
+  return in_multi_ || watching_ || monitor_ || tracking_ || subscribed() || db_unknown_ || replica_ ||
          db_ != server_.shared_db();
 }
 
@@ -912,6 +955,12 @@ void ClientSession::on_failed(uint64_t cookie, std::string_view error_line) {
   fill(cookie, error_line);
 }
 
+void ClientSession::on_tunnel(std::string_view bytes) {
+  if (closed_) return;
+  stream_->output().append(bytes);
+  after_output();
+}
+
 void ClientSession::on_push(std::string_view raw) {
   // Every reply that came before this frame on the pinned connection has filled its slot,
   // and slots behind are ready local replies or later requests: writing now keeps the
@@ -1053,6 +1102,7 @@ void ClientSession::describe(std::string& out) const {
   if (monitor_) flags.push_back('O');
   if (tracking_) flags.push_back('t');
   if (pinned_ && inflight_ > 0 && !in_multi_ && !subscribed() && !monitor_) flags.push_back('b');
+  if (replica_) flags.push_back('S');
   if (flags.empty()) flags.push_back('N');
   size_t qbuf = stream_ ? stream_->input().size() : 0;
   size_t omem = stream_ ? stream_->pending_output() : 0;

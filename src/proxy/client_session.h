@@ -135,6 +135,7 @@ class ClientSession final : private net::StreamHandler,
   void on_reply(uint64_t cookie, std::string_view raw) override;
   void on_failed(uint64_t cookie, std::string_view error_line) override;
   void on_push(std::string_view raw) override;
+  void on_tunnel(std::string_view bytes) override;
   // upstream::PinnedOwner
   void on_pinned_ready(upstream::UpstreamConn& c) override;
   void on_pinned_lost(upstream::UpstreamConn& c) override;
@@ -172,6 +173,8 @@ class ClientSession final : private net::StreamHandler,
   int multi_queued_ = 0;                   // commands queued in the transaction (CLIENT LIST)
   bool watching_ = false;                  // WATCH without EXEC/DISCARD/UNWATCH since
   bool monitor_ = false;                   // MONITOR
+  bool replica_ = false;                   // REPLCONF / SYNC / PSYNC: replica state on the pinned connection
+  bool tunnel_ = false;                    // after SYNC/PSYNC: bytes pass through unframed
   bool tracking_ = false;                  // CLIENT TRACKING ON
   int64_t redirect_ = -1;                  // tracking redirect (respite client id), -1 off
   int db_ = 0;                             // selected database

@@ -19,6 +19,8 @@ class ReplySink {
   // connection in push mode (see UpstreamConn::PushKind). The bytes are valid only during
   // the call.
   virtual void on_push(std::string_view raw) { (void)raw; }
+  // Bytes from a dedicated connection in tunnel mode (after SYNC/PSYNC), unframed.
+  virtual void on_tunnel(std::string_view bytes) { (void)bytes; }
 };
 
 }  // namespace respite::upstream

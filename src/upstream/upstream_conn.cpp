@@ -251,8 +251,30 @@ void UpstreamConn::cancel(uint64_t ticket) {
   queue_[ticket - head_ticket_].sink = nullptr;
 }
 
+bool UpstreamConn::start_tunnel(ReplySink* sink, std::string_view raw) {
+  if (role_ != Role::Dedicated || state_ != State::Ready || !queue_.empty() || !stream_) return false;
+  tunnel_sink_ = sink;
+  push_sink_ = nullptr;
+  stream_->output().append(raw);
+  stream_->write_soon();
+  return true;
+}
+
+void UpstreamConn::send_tunnel(std::string_view bytes) {
+  if (!tunnel_sink_ || !stream_) return;
+  stream_->output().append(bytes);
+  stream_->write_soon();
+}
+
 void UpstreamConn::on_readable(net::Stream& s) {
   auto& in = s.input();
+  if (tunnel_sink_) {
+    std::string_view bytes = in.view();
+    in.consume(bytes.size());
+    framed_fed_ = 0;
+    tunnel_sink_->on_tunnel(bytes);  // the view stays valid: consume() does not free
+    return;
+  }
   // The framer has seen every byte up to in.size() - fresh; feed only the new ones.
   size_t fresh = in.size() - framed_fed_;
   framer_.feed(in.data() + framed_fed_, fresh);
@@ -267,8 +289,17 @@ void UpstreamConn::on_readable(net::Stream& s) {
     }
     std::string_view raw(in.data(), len);
     if (handshake_left_ > 0) {
+      // Consumed first (the bytes stay where they are): becoming ready calls out, and a
+      // tunnel started from there must see only what follows this reply.
+      in.consume(len);
+      framed_fed_ -= len;
       on_handshake_reply(raw);
-      if (state_ == State::Idle) return;  // dropped
+      if (state_ == State::Idle || stream_ != &s) return;  // dropped
+      if (tunnel_sink_) {
+        if (!in.empty()) on_readable(s);
+        return;
+      }
+      continue;
     } else if (push_sink_ && is_push_frame(raw)) {
       push_sink_->on_push(raw);
       if (stream_ != &s) return;  // the sink closed or dropped this connection
@@ -332,6 +363,7 @@ void UpstreamConn::drop(std::string_view why, std::string_view error_line) {
   head_ticket_ += failed.size();
   last_flushed_ticket_ = head_ticket_ - 1;
   push_sink_ = nullptr;
+  tunnel_sink_ = nullptr;
   idle_push_ = PushKind::None;
   if (stopping_ || role_ == Role::Dedicated) {
     obs::debug("upstream {}#{} closed: {} ({} requests in flight failed)", role_ == Role::Dedicated ? "pinned " : "",

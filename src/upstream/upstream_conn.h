@@ -68,6 +68,12 @@ class UpstreamConn : private net::StreamHandler {
   void reset_session();
   // Where push frames go (a dedicated connection's current client); null: none.
   void set_push_sink(ReplySink* sink) { push_sink_ = sink; }
+  // Dedicated connections: writes `raw` (SYNC/PSYNC) and from then on passes bytes through
+  // unframed, both ways (send_tunnel, ReplySink::on_tunnel). Needs ready() and nothing in
+  // flight; false otherwise. The connection is never reused afterwards.
+  bool start_tunnel(ReplySink* sink, std::string_view raw);
+  void send_tunnel(std::string_view bytes);
+  bool tunnel() const { return tunnel_sink_ != nullptr; }
 
   bool ready() const { return state_ == State::Ready; }
   State state() const { return state_; }
@@ -124,6 +130,7 @@ class UpstreamConn : private net::StreamHandler {
   StateFn on_state_;                     // pool's readiness observer
   Role role_;                            // shared (reconnects) or dedicated (never does)
   ReplySink* push_sink_ = nullptr;       // receives push frames (dedicated connections)
+  ReplySink* tunnel_sink_ = nullptr;     // tunnel mode: receives every byte read
   PushKind idle_push_ = PushKind::None;  // push frames expected when nothing is in flight
   int64_t upstream_id_ = 0;              // CLIENT ID reply (dedicated connections)
   State state_ = State::Idle;            // connection state

@@ -87,10 +87,13 @@ TEST(CommandPolicy, ConnectionCommandsAnsweredLocally) {
 }
 
 TEST(CommandPolicy, RefusedCommands) {
-  EXPECT_EQ(kind({"SYNC"}), Kind::Refuse);
-  EXPECT_EQ(kind({"PSYNC", "?", "-1"}), Kind::Refuse);
-  EXPECT_EQ(kind({"REPLCONF", "x", "y"}), Kind::Refuse);
   EXPECT_EQ(kind({"SCRIPT", "DEBUG", "YES"}), Kind::Refuse);
+}
+
+TEST(CommandPolicy, ReplicationCommands) {
+  EXPECT_EQ(kind({"SYNC"}), Kind::Sync);
+  EXPECT_EQ(kind({"PSYNC", "?", "-1"}), Kind::Sync);
+  EXPECT_EQ(kind({"REPLCONF", "listening-port", "1"}), Kind::Replconf);
 }
 
 TEST(CommandPolicy, ArityFromTheTable) {

@@ -221,7 +221,6 @@ bool ClientSession::handle(const resp::Request& req, std::string_view raw) {
         return true;
       }
       if (!forward_pinned(req, raw)) return false;
-      pin_dirty_ = true;
       if (d.kind == cmd::Kind::Multi) {
         in_multi_ = true;
         multi_queued_ = 0;
@@ -448,7 +447,6 @@ bool ClientSession::handle_subscription(const cmd::Decision& d, const resp::Requ
   bool was_subscribed = subscribed();
   if (!forward_pinned(req, raw, replies, (subscribe || was_subscribed) ? PushKind::Pubsub : PushKind::None))
     return false;
-  pin_dirty_ = true;
   if (subscribe) {
     for (size_t i = 1; i < args.size(); ++i) set->emplace(args[i]);
   } else if (args.size() == 1) {
@@ -749,7 +747,6 @@ bool ClientSession::handle_select(const resp::Request& req, std::string_view raw
     return true;
   }
   if (!forward_pinned(req, raw)) return false;
-  pin_dirty_ = true;
   db_ = static_cast<int>(db);  // an index beyond Redis's `databases` is refused there, and only keeps the pin
   return true;
 }
@@ -921,8 +918,12 @@ void ClientSession::release_pin(bool closing) {
   if (!c) return;
   pinned_ = nullptr;
   pin_ready_ = false;
-  (void)closing;
-  server_.pool().release_pinned(c, pin_dirty_, pin_reusable_);
+  // A connection goes back as it came (no RESET round trip) when its client only ran
+  // commands whose state ends by itself: transactions ended by EXEC/DISCARD, WATCH ended,
+  // blocking commands answered, subscriptions all dropped, SELECT back to the default db.
+  // Anything else, or a client that leaves in the middle of such a state, gets it wiped.
+  bool wipe = pin_dirty_ || has_state() || closing;
+  server_.pool().release_pinned(c, wipe, pin_reusable_);
   pin_dirty_ = false;
   pin_reusable_ = true;
 }

@@ -67,7 +67,10 @@ class UpstreamConn : private net::StreamHandler {
   // nothing in flight.
   void reset_session();
   // Where push frames go (a dedicated connection's current client); null: none.
-  void set_push_sink(ReplySink* sink) { push_sink_ = sink; }
+  void set_push_sink(ReplySink* sink) {
+    push_sink_ = sink;
+    if (!sink) idle_push_ = PushKind::None;
+  }
   // Dedicated connections: writes `raw` (SYNC/PSYNC) and from then on passes bytes through
   // unframed, both ways (send_tunnel, ReplySink::on_tunnel). Needs ready() and nothing in
   // flight; false otherwise. The connection is never reused afterwards.

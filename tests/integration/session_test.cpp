@@ -536,5 +536,70 @@ TEST_F(SessionPinnedLimitTest, ClientsBeyondTheLimitAreRefusedUntilOneIsReleased
   EXPECT_EQ(d.call({"GET", "pin:b"}), "\"changed\"");
 }
 
+// One dedicated connection, reused by client after client: whatever state one client
+// leaves on it (database, subscriptions, watches, a transaction, tracking) must not reach
+// the next.
+class SessionPinnedReuseTest : public ProxyTest {
+ protected:
+  StackOptions options() override {
+    StackOptions o;
+    o.respite_sets = {"upstream.max_pinned=1", "upstream.pinned_idle=1"};
+    return o;
+  }
+};
+
+TEST_F(SessionPinnedReuseTest, NoStateReachesTheNextClient) {
+  SKIP_IN_DIRECT_MODE();
+  Client redis = stack().connect_redis();
+  auto next_client_is_clean = [&](const std::string& after) {
+    Client b = connect();
+    std::string got;
+    // The single connection may still be on its way back (a RESET in flight): retry MULTI.
+    EXPECT_TRUE(poll_until([&] { return (got = b.call({"MULTI"})) == "+OK"; }, deadline_in(kWait), 5ms))
+        << after << ": " << got;
+    EXPECT_EQ(b.call({"SET", "reuse:k", "b"}), "+QUEUED") << after;
+    EXPECT_EQ(b.call({"EXEC"}), "[+OK]") << after;
+    EXPECT_EQ(redis.call({"GET", "reuse:k"}), "\"b\"") << after << ": the write went to another database";
+    EXPECT_EQ(redis.call({"DEL", "reuse:k"}), ":1") << after;
+    EXPECT_EQ(redis.call({"PUBLISH", "reuse:ch", "x"}), ":0") << after << ": a subscription survived";
+  };
+  {
+    Client a = connect();
+    ASSERT_EQ(a.call({"SELECT", "5"}), "+OK");
+    ASSERT_EQ(a.call({"SET", "reuse:k", "a"}), "+OK");
+    ASSERT_EQ(a.call({"SELECT", "0"}), "+OK");
+  }
+  next_client_is_clean("after SELECT 5 / SELECT 0");
+  {
+    Client a = connect();
+    ASSERT_EQ(a.call({"SELECT", "5"}), "+OK");  // left in db 5: wiped on disconnect
+  }
+  next_client_is_clean("after a client left in db 5");
+  {
+    RawConn a = stack().raw();
+    ASSERT_TRUE(send_command(a, {"SUBSCRIBE", "reuse:ch"}));
+    ASSERT_NE(next_reply(a), "<none>");
+    ASSERT_TRUE(send_command(a, {"UNSUBSCRIBE"}));
+    ASSERT_NE(next_reply(a), "<none>");
+    ASSERT_TRUE(send_command(a, {"PING"}));
+    ASSERT_EQ(next_reply(a), "+PONG\r\n");
+  }
+  next_client_is_clean("after SUBSCRIBE / UNSUBSCRIBE");
+  {
+    RawConn a = stack().raw();
+    ASSERT_TRUE(send_command(a, {"SUBSCRIBE", "reuse:ch"}));
+    ASSERT_NE(next_reply(a), "<none>");
+  }
+  next_client_is_clean("after a subscriber left");
+  {
+    Client a = connect();
+    ASSERT_EQ(a.call({"WATCH", "reuse:w"}), "+OK");
+    ASSERT_EQ(a.call({"MULTI"}), "+OK");
+    ASSERT_EQ(a.call({"SET", "reuse:w", "1"}), "+QUEUED");
+  }
+  next_client_is_clean("after a client left inside MULTI with a WATCH");
+  EXPECT_EQ(redis.call({"EXISTS", "reuse:w"}), ":0");
+}
+
 }  // namespace
 }  // namespace respite::test

@@ -74,4 +74,12 @@ bool Authenticator::matches(std::string_view password, const Digest& expected) c
   return diff == 0;
 }
 
+bool Authenticator::user_exists(std::string_view user) const {
+  if (user == "default") return true;
+  for (const auto& u : users_) {
+    if (u.name == user) return true;
+  }
+  return false;
+}
+
 }  // namespace respite::auth

@@ -38,6 +38,9 @@ class Authenticator {
   // on the contents or length of the configured passwords. Thread-safe (const).
   Result check(std::string_view user, std::string_view password) const;
 
+  // Whether a user of this name exists ("default" always does), for CLIENT KILL USER.
+  bool user_exists(std::string_view user) const;
+
  private:
   using Digest = std::array<uint8_t, 16>;  // keyed 128-bit hash of a password
 

@@ -371,7 +371,8 @@ const CommandInfo* CommandTable::find(std::string_view name) const {
 }
 
 const CommandInfo* CommandTable::find(std::span<const std::string_view> args) const {
-  if (args.empty()) return nullptr;
+  // "CONFIG|GET" is not a command a client can send (Redis: unknown command).
+  if (args.empty() || args[0].find('|') != std::string_view::npos) return nullptr;
   const CommandInfo* cmd = find(args[0]);
   if (cmd == nullptr || !cmd->container || args.size() < 2) return cmd;
   std::array<char, kMaxName> buf;

@@ -242,6 +242,7 @@ std::string Server::client_kill(ClientSession* self, std::span<const std::string
       laddr = val;
     } else if (cmd::iequals(opt, "user")) {
       user = val;
+      if (!auth_.user_exists(user)) return "-ERR No such user '" + std::string(val.substr(0, 128)) + "'\r\n";
     } else if (cmd::iequals(opt, "skipme")) {
       if (cmd::iequals(val, "yes")) {
         skipme = true;

@@ -102,5 +102,15 @@ TEST(AuthAuthenticator, IndependentOfTheConfigAfterConstruction) {
   EXPECT_EQ(auth.check("app", "app-pw"), Result::Ok);
 }
 
+TEST(Authenticator, UserExists) {
+  config::ClientConfig cfg;
+  cfg.users = {config::ClientUser{"app", "pw"}};
+  Authenticator a(cfg);
+  EXPECT_TRUE(a.user_exists("default"));
+  EXPECT_TRUE(a.user_exists("app"));
+  EXPECT_FALSE(a.user_exists("App"));
+  EXPECT_FALSE(a.user_exists("nobody"));
+}
+
 }  // namespace
 }  // namespace respite::auth

@@ -66,6 +66,15 @@ TEST(CommandTable, Flags) {
   EXPECT_TRUE(info("flushall").in(AclCategory::Dangerous));
 }
 
+TEST(CommandTable, SubcommandNamesAreNotCommands) {
+  const auto& t = CommandTable::builtin();
+  std::vector<std::string_view> args = {"CONFIG|GET", "x"};
+  EXPECT_EQ(t.find(args), nullptr);
+  args = {"GET|"};
+  EXPECT_EQ(t.find(args), nullptr);
+  EXPECT_NE(t.find("config|get"), nullptr);  // by table name, as the policy looks it up
+}
+
 TEST(CommandTable, FindIsCaseInsensitive) {
   EXPECT_EQ(table().find("GET"), table().find("get"));
   EXPECT_EQ(table().find("gEt")->name, "get");

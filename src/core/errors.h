@@ -43,7 +43,7 @@ inline constexpr std::string_view kUnsupportedProto = "-NOPROTO unsupported prot
 
 // "-ERR Protocol error: <detail>\r\n" (detail comes from the RequestFramer).
 std::string protocol_error(std::string_view detail);
-// Refusal of a command that cannot work through a proxy (replication handshakes).
+// Refusal of a command that cannot work through a proxy (SCRIPT DEBUG).
 std::string not_supported(std::string_view command, std::string_view why);
 // No dedicated upstream connection left for a client that needs one.
 std::string pinned_limit(size_t max_pinned);

@@ -312,7 +312,17 @@ bool ClientSession::handle_in_multi(const cmd::Decision& d, const resp::Request&
       return true;
     case cmd::Kind::Reset:
       if (!forward_pinned(req, raw)) return false;
+      pin_dirty_ = true;  // Redis logged the connection out and selected db 0
       handle_reset_locally();
+      return true;
+    case cmd::Kind::Replconf:
+    case cmd::Kind::Sync:
+      // Queued (SYNC/PSYNC are then refused by Redis at EXEC time); the connection may carry
+      // replica settings afterwards: never reused.
+      if (!forward_pinned(req, raw)) return false;
+      pin_dirty_ = true;
+      pin_reusable_ = false;
+      ++multi_queued_;
       return true;
     case cmd::Kind::Exec:
     case cmd::Kind::Discard:
@@ -378,6 +388,7 @@ bool ClientSession::handle_subscribed(const cmd::Decision& d, const resp::Reques
       return true;
     case cmd::Kind::Reset:
       if (!forward_pinned(req, raw, 1, PushKind::Pubsub)) return false;
+      pin_dirty_ = true;  // Redis logged the connection out and selected db 0
       handle_reset_locally();
       return true;
     case cmd::Kind::Subscribe:

@@ -601,5 +601,45 @@ TEST_F(SessionPinnedReuseTest, NoStateReachesTheNextClient) {
   EXPECT_EQ(redis.call({"EXISTS", "reuse:w"}), ":0");
 }
 
+// The same with an upstream password and database: a RESET that reached Redis (sent inside
+// MULTI, while subscribed, or plainly) logs the dedicated connection out and selects db 0, so
+// it must get the handshake again before another client uses it.
+class SessionPinnedReuseAuthDbTest : public ProxyTest {
+ protected:
+  StackOptions options() override {
+    StackOptions o;
+    o.redis_args = {"--requirepass", "upw"};
+    o.upstream_password = "upw";
+    o.upstream_db = 3;
+    o.respite_sets = {"upstream.max_pinned=1", "upstream.pinned_idle=1"};
+    return o;
+  }
+};
+
+TEST_F(SessionPinnedReuseAuthDbTest, ResetThroughThePinnedConnectionIsFollowedByTheHandshake) {
+  SKIP_IN_DIRECT_MODE();
+  Client redis = stack().connect_redis();
+  ASSERT_EQ(redis.call({"SELECT", "3"}), "+OK");
+  const std::vector<std::vector<std::vector<std::string>>> firsts = {
+      {{"MULTI"}, {"RESET"}},
+      {{"SUBSCRIBE", "reuse:ch"}, {"RESET"}},
+      {{"WATCH", "reuse:w"}, {"RESET"}},
+  };
+  for (const auto& first : firsts) {
+    {
+      Client a = connect();
+      for (const auto& cmd : first) ASSERT_FALSE(starts_with(a.call(cmd), "-")) << first[0][0];
+      EXPECT_EQ(a.call({"PING"}), "+PONG");
+    }
+    Client b = connect();
+    std::string got;
+    EXPECT_TRUE(poll_until([&] { return (got = b.call({"MULTI"})) == "+OK"; }, deadline_in(kWait), 5ms))
+        << first[0][0] << ": " << got;
+    EXPECT_EQ(b.call({"SET", "reuse:k", first[0][0]}), "+QUEUED") << first[0][0];
+    EXPECT_EQ(b.call({"EXEC"}), "[+OK]") << first[0][0];
+    EXPECT_EQ(redis.call({"GET", "reuse:k"}), "\"" + first[0][0] + "\"") << first[0][0] << ": not in db 3";
+  }
+}
+
 }  // namespace
 }  // namespace respite::test

@@ -31,6 +31,8 @@ constexpr std::pair<std::string_view, Kind> kSpecial[] = {
     // A busy script holds its connection: the kill must come in on another one, not queue
     // behind the script on the shared connection.
     {"script|kill", Kind::Blocking},
+    // Likewise CLIENT UNPAUSE must not wait behind a write that CLIENT PAUSE holds back.
+    {"client|unpause", Kind::Blocking},
     {"function|kill", Kind::Blocking},
     {"client|id", Kind::ClientId},
     {"client|setname", Kind::ClientSetname},

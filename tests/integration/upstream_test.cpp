@@ -171,6 +171,27 @@ TEST_F(BusyScriptTest, ScriptKillStopsABusyScriptRunningOnTheSharedConnection) {
   EXPECT_EQ(a.call({"PING"}), "+PONG");
 }
 
+// CLIENT PAUSE WRITE holds back writes, which on a shared connection also holds back what
+// follows them; CLIENT UNPAUSE goes on a connection of its own, so it cannot deadlock there.
+TEST_F(BusyScriptTest, ClientUnpauseIsNotStuckBehindAPausedWrite) {
+  Client a = Client::tcp(stack().port(), 10s);
+  Client b = Client::tcp(stack().port(), 10s);
+  ASSERT_EQ(a.call({"CLIENT", "PAUSE", "8000", "WRITE"}), "+OK");
+  b.append({"SET", "pause:k", "v"});
+  int done = 0;
+  while (!done) ASSERT_EQ(redisBufferWrite(b.context(), &done), REDIS_OK);
+  Client redis = stack().connect_redis();
+  // The write is held by Redis: it shows up as a blocked client (paused).
+  ASSERT_TRUE(poll_until([&] { return info_integer(redis, "clients", "blocked_clients").value_or(0) >= 1; },
+                         deadline_in(5s), 5ms));
+  const auto t0 = Clock::now();
+  EXPECT_EQ(a.call({"CLIENT", "UNPAUSE"}), "+OK");
+  Reply r = b.get_reply();
+  ASSERT_TRUE(r) << b.error();
+  EXPECT_EQ(describe(r), "+OK");
+  EXPECT_LT(Clock::now() - t0, 4s) << "the write waited for the pause to run out";
+}
+
 class StartupTest : public ProxyTest {
  protected:
   StackOptions options() override {

@@ -56,6 +56,7 @@ TEST(CommandPolicy, BlockingCommandsComeFromTheTableFlag) {
   EXPECT_EQ(kind({"BLMPOP", "1", "1", "k", "LEFT"}), Kind::Blocking);
   EXPECT_EQ(kind({"SCRIPT", "KILL"}), Kind::Blocking);
   EXPECT_EQ(kind({"FUNCTION", "KILL"}), Kind::Blocking);
+  EXPECT_EQ(kind({"CLIENT", "UNPAUSE"}), Kind::Blocking);
 }
 
 TEST(CommandPolicy, XreadBlocksOnlyWithBlockBeforeStreams) {

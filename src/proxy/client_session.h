@@ -15,6 +15,9 @@
 // dedicated connection from the pool; when no state is left and nothing is in flight the
 // connection goes back (wiped with RESET if the client changed it).
 //
+// The code is in two files: client_session.cpp (lifecycle, sending, pinning, reply order)
+// and session_commands.cpp (what each kind of request does, and the connection commands).
+//
 // Lifetime: owned by the Server; deleted after its socket's close callback. Before that,
 // every request still in flight is cancelled and the pinned connection is returned (or
 // closed, when a request on it is still running, e.g. a BLPOP), so no upstream calls back

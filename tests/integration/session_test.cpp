@@ -641,5 +641,27 @@ TEST_F(SessionPinnedReuseAuthDbTest, ResetThroughThePinnedConnectionIsFollowedBy
   }
 }
 
+// Commands that reach across databases act on the client's own database, as with Redis.
+TEST_F(SessionTest, MoveCopyAndSwapdbActFromTheClientsDatabase) {
+  Client c = connect();
+  ASSERT_EQ(c.call({"SET", "xdb:k", "v"}), "+OK");
+  EXPECT_EQ(c.call({"MOVE", "xdb:k", "2"}), ":1");
+  EXPECT_EQ(c.call({"EXISTS", "xdb:k"}), ":0");
+  ASSERT_EQ(c.call({"SELECT", "2"}), "+OK");
+  EXPECT_EQ(c.call({"GET", "xdb:k"}), "\"v\"");
+  EXPECT_EQ(c.call({"COPY", "xdb:k", "xdb:copy", "DB", "4"}), ":1");
+  EXPECT_EQ(c.call({"SWAPDB", "2", "3"}), "+OK");
+  EXPECT_EQ(c.call({"GET", "xdb:k"}), "(nil)");
+  ASSERT_EQ(c.call({"SELECT", "3"}), "+OK");
+  EXPECT_EQ(c.call({"GET", "xdb:k"}), "\"v\"");
+  ASSERT_EQ(c.call({"SELECT", "4"}), "+OK");
+  EXPECT_EQ(c.call({"GET", "xdb:copy"}), "\"v\"");
+  ASSERT_EQ(c.call({"SELECT", "0"}), "+OK");
+  // Another client, on the shared connection, saw none of it in db 0.
+  Client other = connect();
+  EXPECT_EQ(other.call({"EXISTS", "xdb:k", "xdb:copy"}), ":0");
+  EXPECT_EQ(c.call({"FLUSHALL"}), "+OK");
+}
+
 }  // namespace
 }  // namespace respite::test

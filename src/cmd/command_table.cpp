@@ -1,11 +1,11 @@
 #include "cmd/command_table.h"
 
 #include <array>
-#include <charconv>
 #include <limits>
 #include <stdexcept>
 
 #include "cmd/command_policy.h"  // iequals
+#include "core/parse.h"
 
 // Defined in the source CMake generates from proto/commands.tsv.
 namespace respite::cmd::embedded {
@@ -111,12 +111,7 @@ Bits parse_bits(std::string_view list, const Named<Enum> (&names)[N]) {
   return bits;
 }
 
-// Whole-string decimal integer (an optional '-', then digits), as Redis's string2ll.
-bool parse_int(std::string_view s, long long& out) {
-  if (s.empty() || s.front() == '+') return false;
-  auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
-  return ec == std::errc() && ptr == s.data() + s.size();
-}
+bool parse_int(std::string_view s, long long& out) { return core::parse_integer(s, out); }
 
 int to_int(std::string_view s, size_t line) {
   long long v = 0;

@@ -2,10 +2,10 @@
 
 #include <algorithm>
 #include <cctype>
-#include <charconv>
 
 #include "config/config_values.h"
 #include "core/errors.h"
+#include "core/parse.h"
 #include "net/loop.h"
 #include "net/stream.h"
 #include "obs/log.h"
@@ -146,12 +146,6 @@ ClientSession* Server::find_session(uint64_t id) const {
 
 namespace {
 
-bool parse_u64(std::string_view s, uint64_t& out) {
-  if (s.empty()) return false;
-  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
-  return ec == std::errc() && p == s.data() + s.size();
-}
-
 // CLIENT LIST / KILL TYPE: respite's clients are normal or pubsub, never master or replica.
 bool type_matches(const ClientSession& s, std::string_view type, bool& known) {
   known = true;
@@ -174,7 +168,7 @@ bool Server::client_list(std::span<const std::string_view> args, std::string& ou
   } else if (args.size() >= 4 && cmd::iequals(args[2], "id")) {
     for (size_t j = 3; j < args.size(); ++j) {
       uint64_t id = 0;
-      if (!parse_u64(args[j], id) || id == 0) {
+      if (!core::parse_integer(args[j], id) || id == 0) {
         out = "-ERR Invalid client ID\r\n";
         return false;
       }
@@ -230,7 +224,7 @@ std::string Server::client_kill(ClientSession* self, std::span<const std::string
   for (size_t i = 2; i + 1 < args.size(); i += 2) {
     std::string_view opt = args[i], val = args[i + 1];
     if (cmd::iequals(opt, "id")) {
-      if (!parse_u64(val, id) || id == 0) return "-ERR client-id should be greater than 0\r\n";
+      if (!core::parse_integer(val, id) || id == 0) return "-ERR client-id should be greater than 0\r\n";
     } else if (cmd::iequals(opt, "type")) {
       type = val;
       bool known = true;

@@ -3,10 +3,10 @@
 // connection commands respite answers from the client's own view (CLIENT, HELLO, AUTH...).
 // Lifecycle, sending, pinning and reply ordering are in client_session.cpp.
 #include <algorithm>
-#include <charconv>
 
 #include "auth/authenticator.h"
 #include "core/errors.h"
+#include "core/parse.h"
 #include "net/loop.h"
 #include "proxy/client_session.h"
 #include "proxy/server.h"
@@ -15,12 +15,6 @@ namespace respite::proxy {
 namespace {
 
 using PushKind = upstream::UpstreamConn::PushKind;
-
-bool parse_int64(std::string_view s, int64_t& out) {
-  if (s.empty()) return false;
-  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
-  return ec == std::errc() && p == s.data() + s.size();
-}
 
 // Redis accepts names of printable ASCII without spaces ('!' to '~').
 bool valid_client_name(std::string_view name) {
@@ -446,7 +440,7 @@ bool ClientSession::handle_client(const cmd::Decision& d, const resp::Request& r
       return true;
     case cmd::Kind::ClientUnblock: {
       int64_t target_id = 0;
-      if (!parse_int64(args[2], target_id)) {
+      if (!core::parse_integer(args[2], target_id)) {
         reply_error(errors::kNotInteger);
         return true;
       }
@@ -516,7 +510,7 @@ bool ClientSession::handle_tracking(const resp::Request& req, std::string_view r
   int64_t redirect = 0;
   for (size_t i = 3; i + 1 < args.size(); ++i) {
     if (!cmd::iequals(args[i], "redirect")) continue;
-    if (!parse_int64(args[i + 1], redirect)) {
+    if (!core::parse_integer(args[i + 1], redirect)) {
       reply_error(errors::kNotInteger);
       return true;
     }
@@ -573,7 +567,7 @@ void ClientSession::handle_auth(Args args) {
 void ClientSession::handle_hello(Args args) {
   if (args.size() >= 2) {
     int64_t ver = 0;
-    if (!parse_int64(args[1], ver)) {
+    if (!core::parse_integer(args[1], ver)) {
       reply_error(errors::kProtoVersionNotInteger);
       return;
     }
@@ -648,7 +642,7 @@ void ClientSession::handle_hello(Args args) {
 
 bool ClientSession::handle_select(const resp::Request& req, std::string_view raw) {
   int64_t db = 0;
-  if (!parse_int64(req.args[1], db) || db < 0 || db > INT32_MAX) {
+  if (!core::parse_integer(req.args[1], db) || db < 0 || db > INT32_MAX) {
     // Redis answers the error and nothing changes.
     return forward(req, raw);
   }

@@ -1,11 +1,11 @@
 #include "upstream/upstream_conn.h"
 
 #include <algorithm>
-#include <charconv>
 #include <random>
 
 #include "config/upstream_url.h"
 #include "core/errors.h"
+#include "core/parse.h"
 #include "net/loop.h"
 #include "obs/log.h"
 #include "resp/resp_writer.h"
@@ -142,8 +142,7 @@ void UpstreamConn::on_handshake_reply(std::string_view raw) {
   --handshake_left_;
   if (role_ == Role::Dedicated && handshake_left_ == 0 && raw.size() > 3 && raw[0] == ':') {
     int64_t id = 0;
-    auto [p, ec] = std::from_chars(raw.data() + 1, raw.data() + raw.size() - 2, id);
-    if (ec == std::errc()) upstream_id_ = id;
+    if (core::parse_integer(raw.substr(1, raw.size() - 3), id)) upstream_id_ = id;
   }
   if (!raw.empty() && raw[0] == '-') {
     std::string msg(raw.substr(1, raw.size() >= 3 ? raw.size() - 3 : 0));

@@ -141,31 +141,29 @@ bool ClientSession::send_on(upstream::UpstreamConn* conn, const resp::Request& r
       req.is_inline
           ? conn->send_args(this, seq, Args(req.args.data(), req.args.size()), replies, push)
           : conn->send_raw(this, seq, raw, replies, push);
+  track_sent(conn, ticket, replies, replace);
+  return true;
+}
+
+void ClientSession::track_sent(upstream::UpstreamConn* conn, uint64_t ticket, size_t replies,
+                               std::string_view replace) {
   if (ticket == 0) {
     reply_error(errors::kUpstreamBusy);
-    return true;
+    return;
   }
   ++server_.stats().forwarded;
-  for (size_t i = 0; i < replies; ++i) slots_.push_back(Slot{seq + i, conn, ticket + i, false, discard_, replace, {}});
+  for (size_t i = 0; i < replies; ++i)
+    slots_.push_back(Slot{next_seq_ + i, conn, ticket + i, false, discard_, replace, {}});
   next_seq_ += replies;
   inflight_ += replies;
   inflight_conn_ = conn;
-  return true;
 }
 
 bool ClientSession::send_args_on(upstream::UpstreamConn* conn, Args args, std::string_view replace) {
   if (!may_send_on(conn)) return false;
   uint64_t seq = next_seq_;
   uint64_t ticket = conn->send_args(this, seq, args, 1, conn == pinned_ ? push_kind() : PushKind::None);
-  if (ticket == 0) {
-    reply_error(errors::kUpstreamBusy);
-    return true;
-  }
-  ++server_.stats().forwarded;
-  slots_.push_back(Slot{seq, conn, ticket, false, discard_, replace, {}});
-  ++next_seq_;
-  ++inflight_;
-  inflight_conn_ = conn;
+  track_sent(conn, ticket, 1, replace);
   return true;
 }
 

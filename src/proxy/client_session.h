@@ -109,6 +109,8 @@ class ClientSession final : private net::StreamHandler,
   bool send_args_on(upstream::UpstreamConn* conn, Args args, std::string_view replace = {});
   bool send_on(upstream::UpstreamConn* conn, const resp::Request& req, std::string_view raw, size_t replies,
                upstream::UpstreamConn::PushKind push, std::string_view replace);
+  // After a send: the slots for its `replies` frames (ticket 0: refused, answered busy).
+  void track_sent(upstream::UpstreamConn* conn, uint64_t ticket, size_t replies, std::string_view replace);
   // Makes sure a dedicated connection is pinned; Refused/Failed have been answered.
   Pin ensure_pinned();
   void maybe_unpin();
@@ -193,7 +195,7 @@ class ClientSession final : private net::StreamHandler,
   bool reply_off_ = false;                 // CLIENT REPLY OFF
   bool skip_next_ = false;                 // CLIENT REPLY SKIP: the next command's reply is dropped
   bool discard_ = false;                   // the current request's replies are dropped
-  std::string last_cmd_ = "NULL";          // last command name (CLIENT LIST cmd=)
+  const cmd::CommandInfo* last_cmd_ = nullptr;  // last known command (CLIENT LIST cmd=; NULL if none)
   std::string peer_;                       // client address (CLIENT LIST addr=)
   std::string local_;                      // listener address (CLIENT LIST laddr=)
 };

@@ -22,6 +22,7 @@ Server::Server(net::Loop& loop, const config::Config& cfg, upstream::UpstreamPoo
       deny_(cfg.client.deny_commands.begin(), cfg.client.deny_commands.end()),
       idle_timer_(loop),
       drain_timer_(loop) {
+  index_denied_commands();
   limits_.max_bulk_len = cfg.client.max_bulk_len;
   limits_.max_args = cfg.client.max_args;
   limits_.max_inline_len = cfg.client.max_inline_len;
@@ -126,14 +127,23 @@ std::vector<ClientSession*> Server::snapshot() const {
   return out;
 }
 
+void Server::index_denied_commands() {
+  // Table commands are marked once here (a container denies all its subcommands), so the
+  // check per request is an index; names not in the table (modules) stay in deny_.
+  denied_entries_.assign(commands_.size(), false);
+  const auto& all = commands_.commands();
+  for (size_t i = 0; i < all.size(); ++i) {
+    const std::string& name = all[i].name;
+    size_t bar = name.find('|');
+    denied_entries_[i] = deny_.count(name) > 0 || (bar != std::string::npos && deny_.count(name.substr(0, bar)) > 0);
+  }
+}
+
 bool Server::denied(const cmd::Decision& d, std::span<const std::string_view> args) const {
   if (deny_.empty()) return false;
+  if (d.info) return denied_entries_[static_cast<size_t>(d.info - commands_.commands().data())];
   std::string name;
-  if (d.info) {
-    name = d.info->name;
-  } else {
-    for (char c : args[0].substr(0, 64)) name.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
-  }
+  for (char c : args[0].substr(0, 64)) name.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
   if (deny_.count(name)) return true;
   size_t bar = name.find('|');
   return bar != std::string::npos && deny_.count(name.substr(0, bar)) > 0;

@@ -91,6 +91,7 @@ class Server {
   void on_accept(net::Stream* s);
   void sweep_idle();
   void check_drained();
+  void index_denied_commands();
   // Live sessions, by id (callers may close sessions while walking it).
   std::vector<ClientSession*> snapshot() const;
 
@@ -104,6 +105,7 @@ class Server {
   const cmd::CommandTable& commands_;                 // command table (built in)
   auth::Authenticator auth_;                          // client credentials
   std::unordered_set<std::string> deny_;              // client.deny_commands (lowercase)
+  std::vector<bool> denied_entries_;                  // per command table entry: denied
   uint64_t next_id_ = 1;                              // next session id
   ServerStats stats_;                                 // counters
   net::Timer idle_timer_;                             // idle-timeout sweep

@@ -88,7 +88,7 @@ bool ClientSession::handle(const resp::Request& req, std::string_view raw) {
       return true;
     }
   }
-  if (d.info) last_cmd_ = d.info->name;  // unknown names are not echoed (CLIENT LIST is line-based)
+  if (d.info) last_cmd_ = d.info;  // unknown names are not echoed (CLIENT LIST is line-based)
 
   switch (d.kind) {
     case cmd::Kind::Plain:
@@ -210,7 +210,7 @@ bool ClientSession::handle(const resp::Request& req, std::string_view raw) {
 bool ClientSession::handle_in_multi(const cmd::Decision& d, const resp::Request& req, std::string_view raw) {
   if (!pin_ready_ || !may_send_on(pinned_)) return false;
   Args args(req.args.data(), req.args.size());
-  if (d.info) last_cmd_ = d.info->name;
+  if (d.info) last_cmd_ = d.info;
   switch (d.kind) {
     case cmd::Kind::Quit:
       reply_local(errors::kOk);
@@ -286,7 +286,7 @@ bool ClientSession::handle_in_multi(const cmd::Decision& d, const resp::Request&
 
 bool ClientSession::handle_subscribed(const cmd::Decision& d, const resp::Request& req, std::string_view raw) {
   if (!pin_ready_ || !may_send_on(pinned_)) return false;
-  if (d.info) last_cmd_ = d.info->name;
+  if (d.info) last_cmd_ = d.info;
   switch (d.kind) {
     case cmd::Kind::Quit:
       reply_local(errors::kOk);
@@ -737,7 +737,7 @@ void ClientSession::describe(std::string& out) const {
   out.append(" rbp=0 obl=0 oll=").append(n(slots_.size()));
   out.append(" omem=").append(n(omem));
   out.append(" tot-mem=").append(n(qbuf + omem));
-  out.append(" events=r cmd=").append(last_cmd_);
+  out.append(" events=r cmd=").append(last_cmd_ ? std::string_view(last_cmd_->name) : std::string_view("NULL"));
   out.append(" user=").append(user_);
   out.append(" redir=").append(n(tracking_ ? redirect_ : -1));
   out.append(" resp=2");

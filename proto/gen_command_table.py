@@ -162,6 +162,7 @@ def encode_spec(raw):
 
 def rows(entry, parent=None):
     name, arity, flags, first, last, step, acl = entry[:7]
+    tips = entry[7] if len(entry) > 7 else []
     key_specs = entry[8] if len(entry) > 8 else []
     subcommands = entry[9] if len(entry) > 9 else []
     name = name.lower()
@@ -169,7 +170,7 @@ def rows(entry, parent=None):
         name = parent + "|" + name
     acl = [c.lstrip("@") for c in acl]
     specs = ";".join(encode_spec(s) for s in key_specs) or "-"
-    yield [name, str(arity), lst(flags), str(first), str(last), str(step), lst(acl), specs]
+    yield [name, str(arity), lst(flags), str(first), str(last), str(step), lst(acl), specs, lst(tips)]
     for sub in sorted(subcommands or [], key=lambda e: e[0].lower()):
         yield from rows(sub, name)
 
@@ -200,7 +201,7 @@ def generate(binary, out_path):
     header = [
         "# Generated from redis-server %s COMMAND output by proto/gen_command_table.py;"
         " regenerate: /usr/bin/python3 proto/gen_command_table.py" % version,
-        "# name\tarity\tflags\tfirst_key\tlast_key\tkey_step\tacl_categories\tkey_specs",
+        "# name\tarity\tflags\tfirst_key\tlast_key\tkey_step\tacl_categories\tkey_specs\ttips",
     ]
     tmp = out_path + ".tmp"
     with open(tmp, "w") as f:

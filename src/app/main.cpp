@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <string>
 
+#include "cache/near_cache.h"
 #include "config/cli.h"
 #include "config/config_loader.h"
 #include "config/upstream_url.h"
@@ -47,13 +48,15 @@ int run(const config::Config& cfg) {
   uv_signal_t sigterm, sigint, sighup;  // declared before the loop: they must outlive it
   net::Loop loop;
   upstream::UpstreamPool pool(loop, cfg.upstream);
-  proxy::Server server(loop, cfg, pool);
+  cache::NearCache cache(loop, cfg, cmd::CommandTable::builtin(), pool);
+  proxy::Server server(loop, cfg, pool, cache);
 
   // Listen once the pool's first connection attempts are over (connected or failed,
   // within upstream.connect_timeout_ms), so early clients of a healthy Redis are served.
   obs::info("respite {} forwarding to {} with {} pooled connection(s)", RESPITE_VERSION,
             config::redact_url(cfg.upstream.address), cfg.upstream.pool_size);
   int exit_code = 0;
+  cache.start();  // before the pool, so tracking starts with each connection
   pool.start([&] {
     std::string error;
     if (!server.start(error)) {
@@ -67,10 +70,11 @@ int run(const config::Config& cfg) {
   struct SignalCtx {
     proxy::Server* server;
     upstream::UpstreamPool* pool;
+    cache::NearCache* cache;
     net::Loop* loop;
     uv_signal_t* handles[2];
     bool draining = false;
-  } ctx{&server, &pool, &loop, {&sigterm, &sigint}};
+  } ctx{&server, &pool, &cache, &loop, {&sigterm, &sigint}};
   auto on_signal = [](uv_signal_t* h, int signum) {
     auto* c = static_cast<SignalCtx*>(h->data);
     if (c->draining) {
@@ -82,6 +86,7 @@ int run(const config::Config& cfg) {
     obs::info("signal {}: draining ({} client(s), {} request(s) in flight)", signum, c->server->client_count(),
               c->pool->inflight());
     c->server->drain(kDrainDeadlineMs, [c] {
+      c->cache->shutdown();
       c->pool->shutdown(errors::kShuttingDown);
       obs::info("drained; exiting");
       c->loop->stop();
@@ -107,6 +112,7 @@ int run(const config::Config& cfg) {
     if (!uv_is_closing(reinterpret_cast<uv_handle_t*>(s))) uv_close(reinterpret_cast<uv_handle_t*>(s), nullptr);
   }
   server.close_all();
+  cache.shutdown();
   pool.shutdown(errors::kShuttingDown);
   loop.run();
   return exit_code;

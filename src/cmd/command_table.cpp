@@ -315,9 +315,9 @@ CommandTable CommandTable::parse(std::string_view tsv) {
       continue;
     }
     std::vector<std::string_view> f = split(line, '\t');
-    if (f.size() != 8 || f[0].empty()) {
+    if ((f.size() != 8 && f.size() != 9) || f[0].empty()) {
       throw std::invalid_argument("commands.tsv line " + std::to_string(line_no) +
-                                  ": expected 8 tab-separated fields");
+                                  ": expected 8 or 9 tab-separated fields");
     }
     CommandInfo c;
     c.name.reserve(f[0].size());
@@ -334,6 +334,13 @@ CommandTable CommandTable::parse(std::string_view tsv) {
     if (c.name.size() > kMaxName || c.arity == 0 || (c.first_key > 0 && c.key_step <= 0)) {
       throw std::invalid_argument("commands.tsv line " + std::to_string(line_no) +
                                   ": bad name, arity or key range");
+    }
+    if (f.size() == 9) {
+      for (std::string_view tip : split(f[8], ',')) {
+        if (tip == "nondeterministic_output") c.tips |= static_cast<uint8_t>(CommandTip::NondeterministicOutput);
+        if (tip == "nondeterministic_output_order")
+          c.tips |= static_cast<uint8_t>(CommandTip::NondeterministicOutputOrder);
+      }
     }
     c.keys_by = keys_strategy(c);
     t.commands_.push_back(std::move(c));

@@ -82,6 +82,12 @@ enum class KeySpecFlag : uint16_t {
   VariableFlags = 1u << 10,  // flags depend on the arguments (SET ... GET)
 };
 
+// Command tips that matter to respite (COMMAND's "tips"; the others are for cluster clients).
+enum class CommandTip : uint8_t {
+  NondeterministicOutput = 1u << 0,       // two calls on the same data may answer differently (TTL, SRANDMEMBER)
+  NondeterministicOutputOrder = 1u << 1,  // the same elements, in an order that may differ (SMEMBERS)
+};
+
 // One key specification: where the search for keys begins, then how keys are found from there.
 // Positions count from the command name at 0 (also for subcommands).
 struct KeySpec {
@@ -115,11 +121,13 @@ struct CommandInfo {
   int key_step = 0;               // legacy: distance between keys
   uint32_t acl = 0;               // AclCategory bits
   std::vector<KeySpec> key_specs; // Redis 7 key specifications, in Redis's order
+  uint8_t tips = 0;               // CommandTip bits
   bool container = false;         // has subcommands ("client", "config"...)
   KeysBy keys_by = KeysBy::None;  // strategy for extract_keys
 
   bool has(CommandFlag f) const { return (flags & static_cast<uint32_t>(f)) != 0; }
   bool in(AclCategory c) const { return (acl & static_cast<uint32_t>(c)) != 0; }
+  bool has(CommandTip t) const { return (tips & static_cast<uint8_t>(t)) != 0; }
   // Whether a request of `argc` arguments (name included) satisfies the arity.
   bool arity_ok(size_t argc) const {
     return arity >= 0 ? argc == static_cast<size_t>(arity) : argc >= static_cast<size_t>(-arity);

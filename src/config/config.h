@@ -67,6 +67,33 @@ struct UpstreamConfig {
   size_t pinned_idle = 8;                      // returned dedicated connections kept for reuse (<= max_pinned)
 };
 
+// One [[cache.rules]] entry: keys matching `pattern` (a Redis glob) are not cached
+// (cache = false), or are cached for at most max_ttl_ms (when > 0). The first match wins.
+struct CacheRule {
+  std::string pattern;    // Redis glob on the key ("session:*"); non-empty
+  bool cache = true;      // false: never cache these keys
+  int max_ttl_ms = 0;     // > 0: cap on these keys' lifetime (0: cache.max_ttl_ms)
+
+  bool operator==(const CacheRule&) const = default;
+};
+
+struct CacheConfig {
+  bool enabled = true;                       // the near-cache (kept coherent by CLIENT TRACKING)
+  size_t memory_bytes = 64u * 1024 * 1024;   // budget: keys, values and overhead
+  size_t max_value_bytes = 64u * 1024;       // longer replies are not cached
+  int max_ttl_ms = 60000;                    // longest an entry lives (rules may lower it)
+  std::string eviction = "s3fifo";           // s3fifo or lru
+  std::string tracking = "default";          // default (keys read) or bcast (prefixes)
+  std::vector<std::string> bcast_prefixes;   // bcast: the prefixes tracked (and cached); empty = every key
+  int ping_interval_ms = 1000;               // PING on the invalidation connection this often
+  int ping_timeout_ms = 2000;                // no PONG within this: reconnect and flush
+  std::vector<std::string> bypass_clients;   // CLIENT SETNAME globs whose reads skip the cache
+  std::vector<CacheRule> rules;              // key rules, first match wins
+  std::vector<std::string> warmup_patterns;  // key globs preloaded (SCAN + GET) at start and on RESPITE CACHE WARMUP
+  size_t warmup_max_keys = 10000;            // most keys one warm-up loads
+  size_t warmup_keys_per_second = 2000;      // warm-up pace (SCAN COUNT and GETs per second)
+};
+
 struct LogConfig {
   std::string level = "info";  // trace, debug, info, warn, error, critical, off
 };
@@ -75,6 +102,7 @@ struct Config {
   ServerConfig server;
   ClientConfig client;
   UpstreamConfig upstream;
+  CacheConfig cache;
   LogConfig log;
 };
 

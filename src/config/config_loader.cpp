@@ -32,6 +32,8 @@ enum class Kind {
   Secret,  // std::string, like String, but never shown: dumped as "***"
   Words,   // std::vector<std::string>; TOML array of strings, or comma-separated --set text
   Users,   // std::vector<ClientUser>; TOML array of tables { name, password }
+  Bool,    // bool; TOML boolean, or true/false/yes/no/on/off/1/0 text
+  Rules,   // std::vector<CacheRule>; TOML array of tables { pattern, cache, max_ttl_ms }
 };
 
 template <Kind K>
@@ -44,6 +46,8 @@ template <> struct KindType<Kind::Mode> { using type = int; };
 template <> struct KindType<Kind::Secret> { using type = std::string; };
 template <> struct KindType<Kind::Words> { using type = std::vector<std::string>; };
 template <> struct KindType<Kind::Users> { using type = std::vector<ClientUser>; };
+template <> struct KindType<Kind::Bool> { using type = bool; };
+template <> struct KindType<Kind::Rules> { using type = std::vector<CacheRule>; };
 
 // One settable key and where it lives in Config.
 struct Field {
@@ -91,12 +95,26 @@ const Field kFields[] = {
     RESPITE_FIELD(upstream, max_batches_in_flight, Kind::Int),
     RESPITE_FIELD(upstream, max_pinned, Kind::Count),
     RESPITE_FIELD(upstream, pinned_idle, Kind::Count),
+    RESPITE_FIELD(cache, enabled, Kind::Bool),
+    RESPITE_FIELD(cache, memory_bytes, Kind::Bytes),
+    RESPITE_FIELD(cache, max_value_bytes, Kind::Bytes),
+    RESPITE_FIELD(cache, max_ttl_ms, Kind::Int),
+    RESPITE_FIELD(cache, eviction, Kind::String),
+    RESPITE_FIELD(cache, tracking, Kind::String),
+    RESPITE_FIELD(cache, bcast_prefixes, Kind::Words),
+    RESPITE_FIELD(cache, ping_interval_ms, Kind::Int),
+    RESPITE_FIELD(cache, ping_timeout_ms, Kind::Int),
+    RESPITE_FIELD(cache, bypass_clients, Kind::Words),
+    RESPITE_FIELD(cache, rules, Kind::Rules),
+    RESPITE_FIELD(cache, warmup_patterns, Kind::Words),
+    RESPITE_FIELD(cache, warmup_max_keys, Kind::Count),
+    RESPITE_FIELD(cache, warmup_keys_per_second, Kind::Count),
     RESPITE_FIELD(log, level, Kind::String),
 };
 
 #undef RESPITE_FIELD
 
-constexpr std::string_view kTables[] = {"server", "client", "upstream", "log"};
+constexpr std::string_view kTables[] = {"server", "client", "upstream", "cache", "log"};
 
 std::string full_key(const Field& f) { return std::string(f.table) + "." + std::string(f.name); }
 
@@ -146,7 +164,7 @@ std::string unknown_key_error(std::string_view table, std::string_view name, con
   std::string key = table.empty() ? std::string(name) : std::string(table) + "." + std::string(name);
   std::string msg = origin + ": unknown config key '" + key + "'" + suggestion(table, name);
   if (table.empty() && msg.find("did you mean") == std::string::npos) {
-    msg += " (settings live in the tables [server], [client], [upstream] and [log])";
+    msg += " (settings live in the tables [server], [client], [upstream], [cache] and [log])";
   }
   return msg;
 }
@@ -177,6 +195,8 @@ std::string_view expected_type(Kind kind) {
     case Kind::Secret: return "a string";
     case Kind::Words: return "an array of strings";
     case Kind::Users: return "an array of tables with a name and a password ([[client.users]])";
+    case Kind::Bool: return "a boolean (true or false)";
+    case Kind::Rules: return "an array of tables with a pattern and cache or max_ttl_ms ([[cache.rules]])";
   }
   return "";
 }
@@ -207,6 +227,21 @@ bool parse_int_text(std::string_view text, int64_t& out) {
   }
   out = negative ? -value : value;
   return true;
+}
+
+// true/false, yes/no, on/off, 1/0 (any case), from --set text or the environment.
+bool parse_bool_text(std::string_view text, bool& out) {
+  std::string t;
+  for (char c : text) t += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (t == "true" || t == "yes" || t == "on" || t == "1") {
+    out = true;
+    return true;
+  }
+  if (t == "false" || t == "no" || t == "off" || t == "0") {
+    out = false;
+    return true;
+  }
+  return false;
 }
 
 // Splits comma-separated --set text ("keys, flushall") into trimmed items. Blank text is
@@ -415,6 +450,67 @@ bool apply_value(Config& cfg, const Field& field, const toml::node* node, const 
       *static_cast<std::vector<ClientUser>*>(target) = std::move(users);
       return true;
     }
+    case Kind::Bool: {
+      bool value = false;
+      if (node && node->is_boolean()) {
+        value = node->as_boolean()->get();
+      } else if (const std::string* s = string_input(); s && parse_bool_text(*s, value)) {
+        // "yes", "off"... from --set or the environment
+      } else if (!node && text && parse_bool_text(*text, value)) {
+        // --set cache.enabled=1 parses as a TOML integer; the text decides
+      } else {
+        return type_error();
+      }
+      *static_cast<bool*>(target) = value;
+      return true;
+    }
+    case Kind::Rules: {
+      if (!node || !node->is_array()) return type_error();
+      std::vector<CacheRule> rules;
+      size_t index = 0;
+      for (const toml::node& item : *node->as_array()) {
+        ++index;
+        const std::string entry = origin + ": config key '" + key + "' entry " + std::to_string(index);
+        const toml::table* table = item.as_table();
+        if (!table) {
+          error = entry + " expects a table with a pattern, got " + std::string(toml_type_name(item.type()));
+          return false;
+        }
+        CacheRule rule;
+        bool has_pattern = false;
+        for (auto&& [rule_key, rule_value] : *table) {
+          std::string_view k = rule_key.str();
+          if (k == "pattern" && rule_value.is_string()) {
+            rule.pattern = rule_value.as_string()->get();
+            has_pattern = true;
+          } else if (k == "cache" && rule_value.is_boolean()) {
+            rule.cache = rule_value.as_boolean()->get();
+          } else if (k == "max_ttl_ms" && rule_value.is_integer()) {
+            int64_t v = rule_value.as_integer()->get();
+            if (v < 0 || v > INT_MAX) {
+              error = entry + ": 'max_ttl_ms' must be between 0 and " + std::to_string(INT_MAX);
+              return false;
+            }
+            rule.max_ttl_ms = static_cast<int>(v);
+          } else if (k == "pattern" || k == "cache" || k == "max_ttl_ms") {
+            error = entry + ": '" + std::string(k) + "' expects " +
+                    (k == "pattern" ? "a string" : k == "cache" ? "a boolean" : "a non-negative integer") + ", got " +
+                    std::string(toml_type_name(rule_value.type()));
+            return false;
+          } else {
+            error = entry + ": unknown key '" + std::string(k) + "' (a rule has pattern, cache and max_ttl_ms)";
+            return false;
+          }
+        }
+        if (!has_pattern) {
+          error = entry + ": missing 'pattern'";
+          return false;
+        }
+        rules.push_back(std::move(rule));
+      }
+      *static_cast<std::vector<CacheRule>*>(target) = std::move(rules);
+      return true;
+    }
   }
   return type_error();
 }
@@ -486,7 +582,7 @@ bool load_file(Loader& loader, const std::string& path, std::string& error) {
     if (!is_table_name(table)) {
       if (table_node.is_table()) {
         error = node_origin(path, table_node) + ": unknown config table '[" + std::string(table) +
-                "]' (known tables: [server], [client], [upstream], [log])";
+                "]' (known tables: [server], [client], [upstream], [cache], [log])";
       } else {
         error = unknown_key_error("", table, node_origin(path, table_node));
       }
@@ -675,6 +771,17 @@ std::string render_users(const std::vector<ClientUser>& users) {
   return out;
 }
 
+std::string render_rules(const std::vector<CacheRule>& rules) {
+  std::string out = "[";
+  for (size_t i = 0; i < rules.size(); ++i) {
+    if (i > 0) out += ", ";
+    out += "{ pattern = " + toml_quote(rules[i].pattern) + ", cache = " + (rules[i].cache ? "true" : "false") +
+           ", max_ttl_ms = " + std::to_string(rules[i].max_ttl_ms) + " }";
+  }
+  out += ']';
+  return out;
+}
+
 std::string render_bytes(size_t n) {
   constexpr size_t kKb = 1024, kMb = kKb * 1024, kGb = kMb * 1024;
   if (n != 0 && n % kGb == 0) return "\"" + std::to_string(n / kGb) + "gb\"";
@@ -731,6 +838,8 @@ std::string dump_config(const Config& config) {
         case Kind::Secret: out += static_cast<std::string*>(p)->empty() ? "\"\"" : "\"***\""; break;
         case Kind::Words: out += render_words(*static_cast<std::vector<std::string>*>(p)); break;
         case Kind::Users: out += render_users(*static_cast<std::vector<ClientUser>*>(p)); break;
+        case Kind::Bool: out += *static_cast<bool*>(p) ? "true" : "false"; break;
+        case Kind::Rules: out += render_rules(*static_cast<std::vector<CacheRule>*>(p)); break;
       }
     }
     out += '\n';

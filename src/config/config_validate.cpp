@@ -169,6 +169,46 @@ bool validate_config(Config& c, const std::function<std::string(std::string_view
                                             std::to_string(c.upstream.max_pinned) + ")");
   }
 
+  // [cache]
+  auto lower = [](std::string v) {
+    std::transform(v.begin(), v.end(), v.begin(), [](unsigned char ch) { return std::tolower(ch); });
+    return v;
+  };
+  std::string eviction = lower(c.cache.eviction);
+  std::string tracking = lower(c.cache.tracking);
+  if (eviction != "s3fifo" && eviction != "lru") {
+    return fail("cache.eviction", quoted(c.cache.eviction) + " is not an eviction policy (use s3fifo or lru)");
+  }
+  if (tracking != "default" && tracking != "bcast") {
+    return fail("cache.tracking", quoted(c.cache.tracking) + " is not a tracking mode (use default or bcast)");
+  }
+  if (c.cache.memory_bytes < 64 * 1024) return fail("cache.memory_bytes", "must be at least 64kb");
+  if (c.cache.max_value_bytes < 1) return fail("cache.max_value_bytes", "must be at least 1 byte");
+  if (c.cache.max_ttl_ms < 1) return fail("cache.max_ttl_ms", "must be at least 1 ms");
+  if (c.cache.ping_interval_ms < 10) return fail("cache.ping_interval_ms", "must be at least 10 ms");
+  if (c.cache.ping_timeout_ms < 10) return fail("cache.ping_timeout_ms", "must be at least 10 ms");
+  for (size_t i = 0; i < c.cache.bcast_prefixes.size(); ++i) {
+    const std::string& p = c.cache.bcast_prefixes[i];
+    if (p.empty() || std::any_of(p.begin(), p.end(), is_control)) {
+      return fail("cache.bcast_prefixes", "entry " + std::to_string(i + 1) + " is empty or has control characters");
+    }
+  }
+  if (tracking != "bcast" && !c.cache.bcast_prefixes.empty()) {
+    return fail("cache.bcast_prefixes", "is set but cache.tracking is not \"bcast\"");
+  }
+  for (size_t i = 0; i < c.cache.rules.size(); ++i) {
+    if (c.cache.rules[i].pattern.empty()) return fail("cache.rules", "entry " + std::to_string(i + 1) + ": empty pattern");
+  }
+  for (const auto* list : {&c.cache.bypass_clients, &c.cache.warmup_patterns}) {
+    for (size_t i = 0; i < list->size(); ++i) {
+      if ((*list)[i].empty()) {
+        return fail(list == &c.cache.bypass_clients ? "cache.bypass_clients" : "cache.warmup_patterns",
+                    "entry " + std::to_string(i + 1) + " is empty");
+      }
+    }
+  }
+  if (c.cache.warmup_keys_per_second < 1) return fail("cache.warmup_keys_per_second", "must be at least 1");
+
   // [log]
   std::string level = c.log.level;
   std::transform(level.begin(), level.end(), level.begin(), [](unsigned char ch) { return std::tolower(ch); });
@@ -179,6 +219,8 @@ bool validate_config(Config& c, const std::function<std::string(std::string_view
   // Normalised forms are stored only once everything is valid (`c` is then the result).
   c.client.deny_commands = std::move(denied);
   c.log.level = level;
+  c.cache.eviction = eviction;
+  c.cache.tracking = tracking;
   return true;
 }
 

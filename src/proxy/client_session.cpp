@@ -1,6 +1,7 @@
 #include "proxy/client_session.h"
 
 #include "auth/authenticator.h"
+#include "cache/near_cache.h"
 #include "core/errors.h"
 #include "net/loop.h"
 #include "obs/log.h"
@@ -159,6 +160,19 @@ void ClientSession::track_sent(upstream::UpstreamConn* conn, uint64_t ticket, si
   inflight_conn_ = conn;
 }
 
+void ClientSession::track_fetch(upstream::UpstreamConn* conn, uint64_t id) {
+  if (id == 0) {
+    reply_error(errors::kUpstreamBusy);
+    return;
+  }
+  ++server_.stats().forwarded;
+  Slot s{next_seq_++, conn, id, false, discard_, {}, {}};
+  s.fetch = true;
+  slots_.push_back(std::move(s));
+  ++inflight_;
+  inflight_conn_ = conn;
+}
+
 bool ClientSession::send_args_on(upstream::UpstreamConn* conn, Args args, std::string_view replace) {
   if (!may_send_on(conn)) return false;
   uint64_t seq = next_seq_;
@@ -293,6 +307,8 @@ void ClientSession::fill(uint64_t cookie, std::string_view bytes) {
   Slot& s = slots_[idx];
   if (s.ready) return;
   if (s.conn && inflight_ > 0) --inflight_;
+  // Before the client can see the reply (and send its next read).
+  if (s.after != CacheAfter::None) cache_on_reply(s);
   std::string_view out = s.replace.empty() || (!bytes.empty() && bytes[0] == '-' && s.replace[0] != '-') ? bytes : s.replace;
   if (idx == 0) {
     if (!s.discard) stream_->output().append(out);
@@ -380,9 +396,19 @@ void ClientSession::on_read_error(net::Stream&, int status) {
 }
 
 void ClientSession::cancel_inflight() {
-  slots_.for_each([](const Slot& s) {
-    if (s.conn && !s.ready) s.conn->cancel(s.ticket);
+  cache::NearCache& nc = server_.cache();
+  slots_.for_each([&](const Slot& s) {
+    if (!s.conn || s.ready) return;
+    if (s.fetch) {
+      nc.cancel(s.ticket, this);
+    } else {
+      s.conn->cancel(s.ticket);
+    }
+    // The writes may still run: their keys go now (the client is gone; nobody else was
+    // promised to read them right after).
+    if (s.after != CacheAfter::None) cache_on_reply(s);
   });
+  marks_.clear();
   slots_.clear();
   inflight_ = 0;
   inflight_conn_ = nullptr;

@@ -29,7 +29,9 @@
 #include <string>
 #include <string_view>
 #include <unordered_set>
+#include <vector>
 
+#include "cache/policy.h"
 #include "cmd/command_policy.h"
 #include "config/config.h"
 #include "core/ring_queue.h"
@@ -72,14 +74,23 @@ class ClientSession final : private net::StreamHandler,
   int64_t pinned_upstream_id() const;
 
  private:
+  // What the near-cache must do when a write's reply arrives (see session_cache.cpp).
+  enum class CacheAfter : uint8_t { None, Invalidate, Fence, Flush };
   struct Slot {
     uint64_t seq;                      // position in the session's reply order
     upstream::UpstreamConn* conn;      // where the reply comes from (null: local)
-    uint64_t ticket;                   // the upstream's ticket, for cancel()
+    uint64_t ticket;                   // the upstream's ticket, for cancel() (a cache fetch's id if `fetch`)
     bool ready;                        // `data` holds the complete reply
     bool discard;                      // CLIENT REPLY OFF/SKIP: the reply is not sent
     std::string_view replace;          // non-empty: sent instead of the upstream's reply
     std::string data;                  // reply bytes that arrived before earlier slots'
+    bool fetch = false;                // the near-cache sends the request (NearCache::cancel)
+    CacheAfter after = CacheAfter::None;  // near-cache work when the reply arrives
+  };
+  // A key a write in flight changes: invalidated again when the write's reply arrives.
+  struct WriteMark {
+    uint64_t seq;                      // the write's slot
+    uint64_t key_hash;                 // cache::hash_key of the key
   };
   enum class Pin : uint8_t { Ready, Wait, Refused, Failed };
 
@@ -96,6 +107,20 @@ class ClientSession final : private net::StreamHandler,
   void handle_auth(Args args);
   void handle_hello(Args args);
   bool handle_select(const resp::Request& req, std::string_view raw);
+  bool handle_respite(Args args);
+
+  // The near-cache (session_cache.cpp).
+  bool forward_plain(const cmd::Decision& d, const resp::Request& req, std::string_view raw);
+  bool cache_read(Args args, const resp::Request& req, std::string_view raw);
+  bool cache_read_multi(cache::Role role, Args args, const resp::Request& req, std::string_view raw);
+  // Before sending a request that may write: invalidates its keys; returns what is due again
+  // at its reply.
+  CacheAfter cache_before_write(const cmd::Decision& d, Args args);
+  // After the send (the slot at `before`, if one went upstream): records that work.
+  void cache_after_send(uint64_t before, CacheAfter after);
+  // A write's reply arrived (or will never come).
+  void cache_on_reply(const Slot& s);
+  bool fenced() const;
   bool handle_tracking(const resp::Request& req, std::string_view raw);
   void handle_reset_locally();
 
@@ -111,6 +136,8 @@ class ClientSession final : private net::StreamHandler,
                upstream::UpstreamConn::PushKind push, std::string_view replace);
   // After a send: the slots for its `replies` frames (ticket 0: refused, answered busy).
   void track_sent(upstream::UpstreamConn* conn, uint64_t ticket, size_t replies, std::string_view replace);
+  // After NearCache::fetch(): the slot for its reply (id 0: refused, answered busy).
+  void track_fetch(upstream::UpstreamConn* conn, uint64_t id);
   // Makes sure a dedicated connection is pinned; Refused/Failed have been answered.
   Pin ensure_pinned();
   void maybe_unpin();
@@ -195,6 +222,12 @@ class ClientSession final : private net::StreamHandler,
   bool reply_off_ = false;                 // CLIENT REPLY OFF
   bool skip_next_ = false;                 // CLIENT REPLY SKIP: the next command's reply is dropped
   bool discard_ = false;                   // the current request's replies are dropped
+  bool name_bypass_ = false;                // the client name matches cache.bypass_clients
+  bool cache_bypass_ = false;              // RESPITE CACHE BYPASS ON
+  size_t fence_writes_ = 0;                // writes of unknown keys sent, reply not yet in
+  uint64_t fence_ping_ = 0;                // the near-cache fence PING this client waits for
+  core::RingQueue<WriteMark> marks_;       // keys of writes in flight
+  std::vector<size_t> key_positions_;      // scratch: positions of a write's keys
   const cmd::CommandInfo* last_cmd_ = nullptr;  // last known command (CLIENT LIST cmd=; NULL if none)
   std::string peer_;                       // client address (CLIENT LIST addr=)
   std::string local_;                      // listener address (CLIENT LIST laddr=)

@@ -13,10 +13,11 @@
 
 namespace respite::proxy {
 
-Server::Server(net::Loop& loop, const config::Config& cfg, upstream::UpstreamPool& pool)
+Server::Server(net::Loop& loop, const config::Config& cfg, upstream::UpstreamPool& pool, cache::NearCache& cache)
     : loop_(loop),
       cfg_(cfg),
       pool_(pool),
+      cache_(cache),
       commands_(cmd::CommandTable::builtin()),
       auth_(cfg.client),
       deny_(cfg.client.deny_commands.begin(), cfg.client.deny_commands.end()),

@@ -27,6 +27,9 @@ class Stream;
 namespace respite::upstream {
 class UpstreamPool;
 }
+namespace respite::cache {
+class NearCache;
+}
 
 namespace respite::proxy {
 
@@ -48,7 +51,7 @@ struct ServerStats {
 
 class Server {
  public:
-  Server(net::Loop& loop, const config::Config& cfg, upstream::UpstreamPool& pool);
+  Server(net::Loop& loop, const config::Config& cfg, upstream::UpstreamPool& pool, cache::NearCache& cache);
   ~Server();
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;
@@ -65,6 +68,7 @@ class Server {
   const config::Config& config() const { return cfg_; }
   const resp::RequestLimits& request_limits() const { return limits_; }
   upstream::UpstreamPool& pool() { return pool_; }
+  cache::NearCache& cache() { return cache_; }
   const cmd::CommandTable& commands() const { return commands_; }
   const auth::Authenticator& auth() const { return auth_; }
   // The database the shared upstream connections use (the upstream URL's).
@@ -98,6 +102,7 @@ class Server {
   net::Loop& loop_;                                   // event loop
   const config::Config& cfg_;                         // settings (outlive the server)
   upstream::UpstreamPool& pool_;                      // shared upstream connections
+  cache::NearCache& cache_;                           // the near-cache
   resp::RequestLimits limits_;                        // framer limits from cfg_.client
   std::vector<std::unique_ptr<net::Listener>> listeners_;  // open listeners
   std::vector<std::string> bound_;                    // printable bound addresses

@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "auth/authenticator.h"
+#include "cache/near_cache.h"
 #include "core/errors.h"
 #include "core/parse.h"
 #include "net/loop.h"
@@ -61,6 +62,14 @@ bool ClientSession::handle(const resp::Request& req, std::string_view raw) {
     reply_error(d.arity_ok ? std::string(errors::kNoAuth) : errors::wrong_arity(cmd::display_name(d, args)));
     return true;
   }
+  if (!d.info && cmd::iequals(args[0], "respite")) {
+    if (in_multi_) {
+      multi_poisoned_ = true;
+      reply_error(errors::not_in_multi("respite"));
+      return true;
+    }
+    return handle_respite(args);
+  }
   if (server_.denied(d, args)) {
     ++server_.stats().denied;
     // Inside MULTI a refused command fails the transaction, like a queue-time error in Redis.
@@ -92,7 +101,7 @@ bool ClientSession::handle(const resp::Request& req, std::string_view raw) {
 
   switch (d.kind) {
     case cmd::Kind::Plain:
-      return forward(req, raw);
+      return forward_plain(d, req, raw);
     case cmd::Kind::Quit:
       reply_local(errors::kOk);
       finish_after_replies();
@@ -163,7 +172,12 @@ bool ClientSession::handle(const resp::Request& req, std::string_view raw) {
       Pin p = ensure_pinned();
       if (p == Pin::Wait) return false;
       if (p != Pin::Ready) return true;
-      return forward_pinned(req, raw, 1, push_kind());
+      // BLMOVE, BLPOP... change the keys they pop from.
+      CacheAfter after = cache_before_write(d, args);
+      uint64_t before = next_seq_;
+      if (!forward_pinned(req, raw, 1, push_kind())) return false;
+      cache_after_send(before, after);
+      return true;
     }
     case cmd::Kind::Replconf: {
       Pin p = ensure_pinned();
@@ -237,8 +251,12 @@ bool ClientSession::handle_in_multi(const cmd::Decision& d, const resp::Request&
         const std::string_view discard[] = {"DISCARD"};
         if (!send_args_on(pinned_, discard, d.kind == cmd::Kind::Exec ? errors::kExecAbort : errors::kOk))
           return false;
-      } else if (!forward_pinned(req, raw)) {
-        return false;
+      } else {
+        // The queued commands run now: a write of keys respite did not track (they were
+        // queued earlier), so the client is fenced like after a script.
+        uint64_t before = next_seq_;
+        if (!forward_pinned(req, raw)) return false;
+        if (d.kind == cmd::Kind::Exec) cache_after_send(before, CacheAfter::Fence);
       }
       in_multi_ = false;
       multi_poisoned_ = false;
@@ -385,6 +403,7 @@ bool ClientSession::handle_client(const cmd::Decision& d, const resp::Request& r
         reply_error(errors::kBadClientName);
       } else {
         name_.assign(args[2]);
+        name_bypass_ = server_.cache().bypass_name(name_);
         reply_local(errors::kOk);
       }
       return true;
@@ -621,6 +640,7 @@ void ClientSession::handle_hello(Args args) {
       return;
     }
     name_.assign(setname);
+    name_bypass_ = server_.cache().bypass_name(name_);
   }
   std::string out = "*14\r\n";
   append_bulk(out, "server");
@@ -671,6 +691,8 @@ bool ClientSession::handle_select(const resp::Request& req, std::string_view raw
 void ClientSession::handle_reset_locally() {
   clear_state();
   name_.clear();
+  name_bypass_ = false;
+  cache_bypass_ = false;
   reply_off_ = false;
   skip_next_ = false;
   authenticated_ = !server_.auth().required();

@@ -83,8 +83,7 @@ void UpstreamConn::on_connected(net::Stream* s, int status, const std::string& e
 
 void UpstreamConn::begin_handshake() {
   state_ = State::Handshaking;
-  handshake_left_ = 0;
-  handshake_optional_ = 0;
+  handshake_.clear();
   write_handshake();
 }
 
@@ -97,24 +96,28 @@ void UpstreamConn::write_handshake() {
     } else {
       resp::write_command(out, {"AUTH", a.username, a.password});
     }
-    ++handshake_left_;
+    handshake_.push_back(Step::Auth);
   }
   if (a.db != 0) {
     std::string db = std::to_string(a.db);
     resp::write_command(out, {"SELECT", db});
-    ++handshake_left_;
+    handshake_.push_back(Step::Select);
   }
-  std::string name = (role_ == Role::Shared ? "respite-pool-" : "respite-pinned-") + std::to_string(index_);
   // The name only helps operators read CLIENT LIST; an ACL user without +client may
   // refuse it, which must not keep respite from connecting.
+  std::string name = role_ == Role::Shared      ? "respite-pool-" + std::to_string(index_)
+                     : role_ == Role::Dedicated ? "respite-pinned-" + std::to_string(index_)
+                                                : std::string("respite-invalidation");
   resp::write_command(out, {"CLIENT", "SETNAME", name});
-  ++handshake_left_;
-  handshake_optional_ = 1;
-  if (role_ == Role::Dedicated) {
+  handshake_.push_back(Step::Name);
+  if (role_ != Role::Shared) {
     // The id lets CLIENT UNBLOCK and CLIENT TRACKING REDIRECT name this connection.
     resp::write_command(out, {"CLIENT", "ID"});
-    ++handshake_left_;
-    handshake_optional_ = 2;
+    handshake_.push_back(Step::Id);
+  }
+  if (role_ == Role::Invalidation) {
+    resp::write_command(out, {"SUBSCRIBE", "__redis__:invalidate"});
+    handshake_.push_back(Step::Subscribe);
   }
   stream_->write_soon();
 }
@@ -133,26 +136,32 @@ void UpstreamConn::reset_session() {
   // RESET ends MULTI, WATCH, subscriptions, MONITOR, tracking and CLIENT REPLY, selects db 0
   // and logs the connection out; the handshake then puts back AUTH and SELECT.
   resp::write_command(stream_->output(), {"RESET"});
-  handshake_left_ = 1;
-  handshake_optional_ = 0;
+  handshake_.clear();
+  handshake_.push_back(Step::Reset);
   write_handshake();
 }
 
 void UpstreamConn::on_handshake_reply(std::string_view raw) {
-  --handshake_left_;
-  if (role_ == Role::Dedicated && handshake_left_ == 0 && raw.size() > 3 && raw[0] == ':') {
+  Step step = handshake_.front();
+  handshake_.pop_front();
+  bool error = !raw.empty() && raw[0] == '-';
+  if (step == Step::Id && raw.size() > 3 && raw[0] == ':') {
     int64_t id = 0;
     if (core::parse_integer(raw.substr(1, raw.size() - 3), id)) upstream_id_ = id;
   }
-  if (!raw.empty() && raw[0] == '-') {
-    std::string msg(raw.substr(1, raw.size() >= 3 ? raw.size() - 3 : 0));
-    if (handshake_left_ >= handshake_optional_) {
+  if (step == Step::Subscribe && !raw.starts_with("*3\r\n$9\r\nsubscribe\r\n")) error = true;
+  if (error) {
+    std::string msg(raw.substr(raw[0] == '-' ? 1 : 0, raw.size() >= 3 ? raw.size() - 3 : 0));
+    // The name is cosmetic, and a dedicated connection works without its id (CLIENT UNBLOCK
+    // and tracking REDIRECT then cannot name it; e.g. CLIENT ID refused as BUSY while a
+    // script runs, when the connection is opened for SCRIPT KILL).
+    if (step != Step::Name && !(step == Step::Id && role_ == Role::Dedicated)) {
       drop("handshake refused by Redis: " + msg, errors::kUpstreamUnavailable);
       return;
     }
     obs::debug("upstream #{}: CLIENT SETNAME refused ({}); continuing without a connection name", index_, msg);
   }
-  if (handshake_left_ == 0) become_ready();
+  if (handshake_.empty()) become_ready();
 }
 
 void UpstreamConn::become_ready() {
@@ -160,12 +169,16 @@ void UpstreamConn::become_ready() {
   attempts_ = 0;
   if (role_ == Role::Dedicated) {
     obs::debug("upstream pinned #{} ready (redis client id {})", index_, upstream_id_);
+  } else if (role_ == Role::Invalidation) {
+    obs::info("invalidation connection {} (redis client id {}, {})", was_ready_ ? "restored" : "connected",
+              upstream_id_, config::redact_url(cfg_.address));
   } else if (was_ready_) {
     obs::info("upstream #{} restored ({})", index_, config::redact_url(cfg_.address));
   } else {
     obs::info("upstream #{} connected ({})", index_, config::redact_url(cfg_.address));
   }
   was_ready_ = true;
+  if (role_ == Role::Invalidation) idle_push_ = PushKind::Pubsub;  // invalidation messages
   // Dedicated connections carry blocking commands and subscriptions, which wait as long as
   // their client wants: the command timeout applies to shared connections only.
   if (cfg_.command_timeout_ms > 0 && role_ == Role::Shared) {
@@ -287,7 +300,7 @@ void UpstreamConn::on_readable(net::Stream& s) {
       return;
     }
     std::string_view raw(in.data(), len);
-    if (handshake_left_ > 0) {
+    if (!handshake_.empty()) {
       // Consumed first (the bytes stay where they are): becoming ready calls out, and a
       // tunnel started from there must see only what follows this reply.
       in.consume(len);
@@ -344,7 +357,7 @@ void UpstreamConn::on_closed(net::Stream& s) {
 void UpstreamConn::drop(std::string_view why, std::string_view error_line) {
   bool was_ready = state_ == State::Ready;
   state_ = State::Idle;
-  handshake_left_ = 0;
+  handshake_.clear();
   deadline_timer_.stop();
   connector_.cancel();
   if (stream_) {
@@ -367,6 +380,8 @@ void UpstreamConn::drop(std::string_view why, std::string_view error_line) {
   if (stopping_ || role_ == Role::Dedicated) {
     obs::debug("upstream {}#{} closed: {} ({} requests in flight failed)", role_ == Role::Dedicated ? "pinned " : "",
                index_, why, failed.size());
+  } else if (role_ == Role::Invalidation) {
+    obs::warn("invalidation connection {}: {}", was_ready ? "lost" : "cannot connect", why);
   } else if (was_ready) {
     obs::warn("upstream #{} lost: {} ({} requests in flight failed)", index_, why, failed.size());
   } else if (attempts_ == 0) {
@@ -378,7 +393,7 @@ void UpstreamConn::drop(std::string_view why, std::string_view error_line) {
   for (size_t i = 0; i < failed.size(); ++i) {
     if (failed[i].sink) failed[i].sink->on_failed(failed[i].cookie, error_line);
   }
-  if (!stopping_ && role_ == Role::Shared) schedule_reconnect();
+  if (!stopping_ && role_ != Role::Dedicated) schedule_reconnect();
 }
 
 void UpstreamConn::schedule_reconnect() {
@@ -390,6 +405,10 @@ void UpstreamConn::schedule_reconnect() {
   reconnect_timer_.start(delay, 0, [this] {
     if (!stopping_ && state_ == State::Idle) connect();
   });
+}
+
+void UpstreamConn::abort(std::string_view why) {
+  if (state_ != State::Idle || stream_) drop(why, errors::kUpstreamLost);
 }
 
 void UpstreamConn::shutdown(std::string_view error_line) {

@@ -47,7 +47,9 @@ class UpstreamConn : private net::StreamHandler {
   enum class State { Idle, Connecting, Handshaking, Ready };
   // What the pool hears: became ready, lost readiness, or a connect/handshake attempt failed.
   enum class Event { Ready, Lost, AttemptFailed };
-  enum class Role : uint8_t { Shared, Dedicated };
+  // Invalidation: the near-cache's connection subscribed to __redis__:invalidate (reconnects
+  // like a shared one; learns its CLIENT ID; every reply outside requests is a push frame).
+  enum class Role : uint8_t { Shared, Dedicated, Invalidation };
   // Which unsolicited frames may arrive while a request is at the head of the queue.
   enum class PushKind : uint8_t { None, Pubsub, Monitor };
   using StateFn = std::function<void(UpstreamConn&, Event)>;
@@ -60,6 +62,9 @@ class UpstreamConn : private net::StreamHandler {
 
   // Starts connecting (no-op unless Idle with no reconnect pending).
   void start();
+  // Drops the socket now, as if Redis had closed it (failing what is in flight); a shared or
+  // invalidation connection then reconnects with backoff.
+  void abort(std::string_view why);
   // Closes the socket for good (shutdown); in-flight requests fail with `error_line`.
   void shutdown(std::string_view error_line);
   // Dedicated connections: sends RESET and the handshake again, so no state of the last
@@ -100,6 +105,7 @@ class UpstreamConn : private net::StreamHandler {
   void cancel(uint64_t ticket);
 
  private:
+  enum class Step : uint8_t { Auth, Select, Reset, Name, Id, Subscribe };  // handshake replies awaited
   struct Pending {
     ReplySink* sink;      // who gets the reply; null when cancelled or internal
     uint64_t cookie;      // the sink's identifier for the request
@@ -146,8 +152,7 @@ class UpstreamConn : private net::StreamHandler {
   core::RingQueue<uint64_t> batch_ends_; // last ticket of each written batch still awaiting replies
   uint64_t last_flushed_ticket_ = 0;     // newest ticket handed to the socket
   bool flush_waiting_ = false;           // requests queued while max_batches_in_flight were out
-  int handshake_left_ = 0;               // handshake replies still expected
-  int handshake_optional_ = 0;           // how many of the last handshake replies may be errors
+  core::RingQueue<Step> handshake_;      // handshake replies still expected, in order
   int attempts_ = 0;                     // consecutive failed connects (for backoff)
   bool was_ready_ = false;               // has ever been ready (for "restored" logs)
   bool stopping_ = false;                // shutdown() called: never reconnect

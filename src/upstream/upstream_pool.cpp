@@ -152,6 +152,7 @@ void UpstreamPool::on_state(UpstreamConn& c, UpstreamConn::Event e) {
                 config::redact_url(cfg_.address));
     }
   }
+  if (listener_) listener_(c, e);
 }
 
 }  // namespace respite::upstream

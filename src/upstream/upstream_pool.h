@@ -50,6 +50,11 @@ class UpstreamPool {
   // when none is ready.
   UpstreamConn* pick(size_t hint);
   size_t ready_count() const { return ready_; }
+  // Shared connection number i (< size()).
+  UpstreamConn& shared(size_t i) { return *conns_[i]; }
+  // Called after every state change of a shared connection (the near-cache turns tracking
+  // on when one becomes ready, and flushes when one is lost).
+  void set_listener(UpstreamConn::StateFn fn) { listener_ = std::move(fn); }
   size_t size() const { return conns_.size(); }
   size_t inflight() const;
 
@@ -86,6 +91,7 @@ class UpstreamPool {
   std::vector<bool> tried_;                            // per connection: first attempt finished
   size_t untried_ = 0;                                 // connections still on their first attempt
   std::function<void()> settled_;                      // start()'s callback, until it runs
+  UpstreamConn::StateFn listener_;                     // set_listener()
   net::Loop& loop_;                                    // for new dedicated connections
   std::unordered_map<UpstreamConn*, Pinned> pinned_;   // every dedicated connection
   std::vector<UpstreamConn*> idle_;                    // wiped, ready, unborrowed (LIFO)

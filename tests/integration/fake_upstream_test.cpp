@@ -46,7 +46,9 @@ class FakeUpstreamTest : public ::testing::Test {
   void start(std::vector<std::string> sets = {}, std::vector<std::string> extra_args = {}, std::string url = {}) {
     RespiteOptions o;
     o.upstream_url = url.empty() ? fake_.url() : url;
-    o.sets = {"upstream.pool_size=1", "upstream.reconnect_min_ms=20", "upstream.reconnect_max_ms=100"};
+    // The fake speaks a script of plain replies: no near-cache (its tracking handshake).
+    o.sets = {"upstream.pool_size=1", "upstream.reconnect_min_ms=20", "upstream.reconnect_max_ms=100",
+              "cache.enabled=false"};
     o.sets.insert(o.sets.end(), sets.begin(), sets.end());
     o.extra_args = std::move(extra_args);
     respite_ = std::make_unique<RespiteProcess>(std::move(o));

@@ -124,10 +124,10 @@ TEST(ConfigLoader, ShippedConfigFileAndDocsMentionEveryKey) {
   ASSERT_FALSE(docs_text.empty());
   for (const auto& key : known_config_keys()) {
     std::string name = key.substr(key.find('.') + 1);
-    if (key == "client.users") {
+    if (key == "client.users" || key == "cache.rules") {
       // An array of tables has no empty form that could later be uncommented in place:
       // the file shows a commented-out [[client.users]] example instead.
-      EXPECT_NE(conf_text.find("\n# [[client.users]]\n"), std::string::npos) << key;
+      EXPECT_NE(conf_text.find("\n# [[" + key + "]]\n"), std::string::npos) << key;
       EXPECT_NE(docs_text.find("`" + key + "`"), std::string::npos) << key;
       continue;
     }
@@ -136,8 +136,50 @@ TEST(ConfigLoader, ShippedConfigFileAndDocsMentionEveryKey) {
   }
 }
 
+TEST(ConfigLoader, CacheSection) {
+  TempFile f(R"(
+[cache]
+enabled = false
+memory_bytes = "8mb"
+eviction = "LRU"
+tracking = "bcast"
+bcast_prefixes = ["user:", "cfg:"]
+[[cache.rules]]
+pattern = "session:*"
+cache = false
+[[cache.rules]]
+pattern = "cfg:*"
+max_ttl_ms = 5000
+)");
+  Config c = load_ok(with_file(f));
+  EXPECT_FALSE(c.cache.enabled);
+  EXPECT_EQ(c.cache.memory_bytes, 8u * 1024 * 1024);
+  EXPECT_EQ(c.cache.eviction, "lru");
+  EXPECT_EQ(c.cache.tracking, "bcast");
+  ASSERT_EQ(c.cache.rules.size(), 2u);
+  EXPECT_EQ(c.cache.rules[0], (CacheRule{"session:*", false, 0}));
+  EXPECT_EQ(c.cache.rules[1], (CacheRule{"cfg:*", true, 5000}));
+  // The dump is valid TOML that loads back to the same rules.
+  TempFile dumped(dump_config(c));
+  Config again = load_ok(with_file(dumped));
+  EXPECT_EQ(again.cache.rules, c.cache.rules);
+  EXPECT_FALSE(again.cache.enabled);
+}
+
+TEST(ConfigLoader, CacheSectionErrors) {
+  EXPECT_NE(load_err(with_file(TempFile("[cache]\neviction = \"lfu\"\n"))).find("not an eviction policy"),
+            std::string::npos);
+  EXPECT_NE(load_err(with_file(TempFile("[cache]\nbcast_prefixes = [\"a\"]\n"))).find("not \"bcast\""),
+            std::string::npos);
+  EXPECT_NE(load_err(with_file(TempFile("[[cache.rules]]\ncache = false\n"))).find("missing 'pattern'"),
+            std::string::npos);
+  EXPECT_NE(load_err(with_file(TempFile("[[cache.rules]]\npattern = \"x\"\nttl = 3\n"))).find("unknown key 'ttl'"),
+            std::string::npos);
+  EXPECT_NE(load_err(with_file(TempFile("[cache]\nenabled = 3\n"))).find("expects a boolean"), std::string::npos);
+}
+
 TEST(ConfigLoader, KnownKeysCoverEveryField) {
-  EXPECT_EQ(known_config_keys().size(), 29u);
+  EXPECT_EQ(known_config_keys().size(), 43u);
 }
 
 TEST(ConfigLoader, LoadsFile) {
@@ -227,9 +269,9 @@ TEST(ConfigLoader, KeyInWrongTableSuggestsRightOne) {
 }
 
 TEST(ConfigLoader, UnknownTableIsNamed) {
-  TempFile f("[cache]\nsize = 3\n");
+  TempFile f("[cahce]\nsize = 3\n");
   std::string err = load_err(with_file(f));
-  EXPECT_NE(err.find("unknown config table '[cache]'"), std::string::npos) << err;
+  EXPECT_NE(err.find("unknown config table '[cahce]'"), std::string::npos) << err;
 }
 
 TEST(ConfigLoader, TopLevelKeyIsUnknown) {

@@ -574,7 +574,7 @@ size_t total_cost(const std::vector<std::string>& keys) {
 TEST(CacheStore, S3FifoBeatsLruOnZipf) {
   const std::vector<std::string> keys = make_keys(100000, "user:");
   Zipf zipf(keys.size(), 0.99, 42);
-  std::vector<uint32_t> trace(1000000);
+  std::vector<uint32_t> trace(400000);
   for (uint32_t& k : trace) k = static_cast<uint32_t>(zipf.next());
   const size_t budget = total_cost(keys) / 20;  // about 5% of the keys
   Store s3(budget, 1024, Eviction::S3Fifo);

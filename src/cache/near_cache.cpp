@@ -129,6 +129,14 @@ bool NearCache::usable(const UpstreamConn* conn) const {
   return i < conn_epoch_.size() && conn_epoch_[i] == epoch_;
 }
 
+bool NearCache::tracking_everywhere() const {
+  if (!serving()) return false;
+  for (size_t i = 0; i < conn_epoch_.size(); ++i) {
+    if (pool_.shared(i).ready() && conn_epoch_[i] != epoch_) return false;
+  }
+  return true;
+}
+
 bool NearCache::bypass_name(std::string_view name) const {
   return std::any_of(cfg_.bypass_clients.begin(), cfg_.bypass_clients.end(),
                      [&](const std::string& p) { return core::glob_match(p, name); });
@@ -202,15 +210,26 @@ void NearCache::invalidate_hash(uint64_t key_hash) {
   store_.invalidate(key_hash);
 }
 
-uint64_t NearCache::fence_ping() {
-  if (!link_ready_) return 0;
+uint64_t NearCache::send_ping() {
   uint64_t n = pings_sent_ + 1;
-  if (link_->send_args(this, make_cookie(Kind::Ping, n & 0xffffffffu), std::initializer_list<std::string_view>{"PING"}, 1,
-                       UpstreamConn::PushKind::Pubsub) == 0) {
+  const std::string_view ping[] = {"PING"};
+  if (link_->send_args(this, make_cookie(Kind::Ping, n & 0xffffffffu), ping, 1, UpstreamConn::PushKind::Pubsub) == 0) {
     return 0;
   }
   pings_sent_ = n;
   if (ping_sent_ms_ == 0) ping_sent_ms_ = loop_.now_ms();
+  return n;
+}
+
+uint64_t NearCache::fence_ping() {
+  if (!link_ready_) return 0;
+  uint64_t n = send_ping();
+  if (n == 0) {
+    // The invalidation connection is too busy to take the PING (upstream.max_inflight): the
+    // fence cannot be placed, so nothing cached may be trusted to include the write.
+    flush("a fence PING could not be sent");
+    return 0;
+  }
   ++counters_.fences;
   return n;
 }
@@ -222,10 +241,7 @@ void NearCache::ping_tick() {
     link_->abort("no PONG within cache.ping_timeout_ms (" + std::to_string(cfg_.ping_timeout_ms) + " ms)");
     return;
   }
-  if (ping_sent_ms_ == 0) {
-    fence_ping();
-    --counters_.fences;  // a keepalive, not a fence
-  }
+  if (ping_sent_ms_ == 0) send_ping();  // keepalive
 }
 
 void NearCache::on_push(std::string_view raw) {
@@ -634,7 +650,7 @@ std::string NearCache::stats_text() const {
     out.append("\r\n");
   };
   line("enabled", enabled_ ? 1 : 0);
-  line("tracking", serving() ? 1 : 0);
+  line("tracking", tracking_everywhere() ? 1 : 0);
   line("mode", std::string_view(cfg_.tracking));
   line("eviction", std::string_view(cfg_.eviction));
   line("hits", s.hits);

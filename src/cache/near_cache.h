@@ -100,7 +100,8 @@ class NearCache final : private upstream::ReplySink {
   void flush(std::string_view why);
 
   // Fences: sends a PING on the invalidation connection now; returns its number, or 0 when
-  // tracking is down (then there is nothing to wait for: the cache is flushed and unused).
+  // there is nothing to wait for: tracking is down (the cache is flushed and unused), or the
+  // PING could not be sent (then the cache is flushed).
   uint64_t fence_ping();
   // Number of the last fence PING answered (or given up with the connection).
   uint64_t pongs() const { return pongs_; }
@@ -155,6 +156,9 @@ class NearCache final : private upstream::ReplySink {
   void track(upstream::UpstreamConn& c);
   void new_epoch(std::string_view why);
   void ping_tick();
+  uint64_t send_ping();  // a PING on the link; its number, or 0 if not accepted
+  // Tracking is up and every ready pool connection tracks in the current epoch.
+  bool tracking_everywhere() const;
   uint64_t send_fetch(Fetch&& f, Args request, std::string_view raw, std::span<const std::string_view> keys);
   void deliver(Fetch& f, std::string_view raw, bool failed);
   void finish_ttl(Fetch& f, size_t index, std::string_view pttl_reply);

@@ -202,7 +202,8 @@ class ClientSession final : private net::StreamHandler,
   bool multi_poisoned_ = false;            // a command was refused inside MULTI: EXEC aborts
   bool multi_refused_ = false;             // MULTI itself was refused: refuse until EXEC/DISCARD
   std::string multi_refusal_;              // the error given to commands after a refused MULTI
-  int multi_queued_ = 0;                   // commands queued in the transaction (CLIENT LIST)
+  int multi_queued_ = 0;
+  bool multi_flush_ = false;               // a FLUSHALL/FLUSHDB/SWAPDB is queued: EXEC flushes the cache                   // commands queued in the transaction (CLIENT LIST)
   bool watching_ = false;                  // WATCH without EXEC/DISCARD/UNWATCH since
   bool monitor_ = false;                   // MONITOR
   bool replica_ = false;                   // REPLCONF / SYNC / PSYNC: replica state on the pinned connection

@@ -139,6 +139,7 @@ bool ClientSession::handle(const resp::Request& req, std::string_view raw) {
       if (d.kind == cmd::Kind::Multi) {
         in_multi_ = true;
         multi_queued_ = 0;
+        multi_flush_ = false;
       } else {
         watching_ = true;
       }
@@ -256,10 +257,12 @@ bool ClientSession::handle_in_multi(const cmd::Decision& d, const resp::Request&
         // queued earlier), so the client is fenced like after a script.
         uint64_t before = next_seq_;
         if (!forward_pinned(req, raw)) return false;
-        if (d.kind == cmd::Kind::Exec) cache_after_send(before, CacheAfter::Fence);
+        // SWAPDB sends no invalidation at all: a transaction with one flushes the cache.
+        if (d.kind == cmd::Kind::Exec) cache_after_send(before, multi_flush_ ? CacheAfter::Flush : CacheAfter::Fence);
       }
       in_multi_ = false;
       multi_poisoned_ = false;
+      multi_flush_ = false;
       watching_ = false;
       return true;
     case cmd::Kind::Subscribe:
@@ -298,6 +301,7 @@ bool ClientSession::handle_in_multi(const cmd::Decision& d, const resp::Request&
     default:
       if (!forward_pinned(req, raw)) return false;
       ++multi_queued_;
+      if (server_.cache().enabled() && server_.cache().policy().role(d, args) == cache::Role::Flush) multi_flush_ = true;
       return true;
   }
 }
@@ -703,6 +707,7 @@ void ClientSession::clear_state() {
   in_multi_ = false;
   multi_poisoned_ = false;
   multi_queued_ = 0;
+  multi_flush_ = false;
   watching_ = false;
   monitor_ = false;
   tracking_ = false;

@@ -271,43 +271,92 @@ void NearCache::on_push(std::string_view raw) {
 
 // ---- fetching ------------------------------------------------------------------------
 
+NearCache::Fetch& NearCache::new_fetch(Role role, UpstreamConn* conn, size_t items) {
+  uint64_t id;
+  if (!free_fetches_.empty()) {
+    id = free_fetches_.back();
+    free_fetches_.pop_back();
+  } else {
+    fetch_slots_.push_back(std::make_unique<Fetch>());
+    id = fetch_slots_.size();
+  }
+  Fetch& f = *fetch_slots_[id - 1];
+  // Reset, keeping the vectors' and strings' capacity: a miss allocates little.
+  f.id = id;
+  f.live = true;
+  f.role = role;
+  f.conn = conn;
+  f.identity = 0;
+  f.sent_ms = 0;
+  f.pending = 0;
+  f.ttl_missing = false;
+  f.answered = false;
+  f.pieces.clear();
+  f.waiters.clear();
+  f.items.resize(items);
+  for (Item& item : f.items) {
+    item.ticket = {};
+    item.ttl_cap = 0;
+    item.identity.clear();
+    item.value.clear();
+    item.storable = false;
+    item.done = false;
+  }
+  ++live_fetches_;
+  return f;
+}
+
+NearCache::Fetch* NearCache::find_fetch(uint64_t id) {
+  if (id == 0 || id > fetch_slots_.size()) return nullptr;
+  Fetch* f = fetch_slots_[id - 1].get();
+  return f->live ? f : nullptr;
+}
+
+void NearCache::release_fetch(Fetch& f) {
+  abandon_items(f);
+  f.live = false;
+  f.request.clear();
+  f.pieces.clear();
+  --live_fetches_;
+  free_fetches_.push_back(f.id);
+}
+
 uint64_t NearCache::fetch(UpstreamConn* conn, upstream::ReplySink* sink, uint64_t cookie, Args args,
                           std::string_view raw, uint64_t ttl_ms) {
   uint64_t ident = identity_hash(args, conn->index());
   if (auto it = coalesce_.find(ident); it != coalesce_.end()) {
-    auto f = fetches_.find(it->second);
+    Fetch* f = find_fetch(it->second);
     // Join only a fetch whose reply can still be trusted: sent on this client's connection
     // (so it is ordered before whatever the client sends next) and not invalidated since (a
     // write the client made after it was sent must be seen).
-    if (f != fetches_.end() && f->second.conn == conn && !f->second.answered &&
-        store_.valid(f->second.items[0].ticket) && same_request(f->second.request, args)) {
-      f->second.waiters.push_back(Waiter{sink, cookie});
+    if (f && f->role == Role::Read && f->conn == conn && !f->answered && store_.valid(f->items[0].ticket) &&
+        same_request(f->request, args)) {
+      f->waiters.push_back(Waiter{sink, cookie});
       ++counters_.coalesced;
       return it->second;
     }
   }
-  Fetch f;
-  f.role = Role::Read;
-  f.conn = conn;
+  Fetch& f = new_fetch(Role::Read, conn, 1);
   f.identity = ident;
-  f.request.assign(args.begin(), args.end());
+  f.request.resize(args.size());
+  for (size_t i = 0; i < args.size(); ++i) f.request[i].assign(args[i]);
   f.waiters.push_back(Waiter{sink, cookie});
-  Item item;
-  item.ttl_cap = ttl_ms;
-  f.items.push_back(std::move(item));
+  f.items[0].ttl_cap = ttl_ms;
   std::string_view key = args[1];
-  uint64_t id = send_fetch(std::move(f), args, raw, std::span<const std::string_view>(&key, 1));
+  uint64_t id = send_fetch(f, args, raw, std::span<const std::string_view>(&key, 1));
   if (id != 0) coalesce_[ident] = id;
   return id;
 }
 
-uint64_t NearCache::send_fetch(Fetch&& f, Args request, std::string_view raw, std::span<const std::string_view> keys) {
+uint64_t NearCache::send_fetch(Fetch& f, Args request, std::string_view raw, std::span<const std::string_view> keys) {
   UpstreamConn* conn = f.conn;
-  uint64_t id = next_fetch_++ & 0xffffffffu;
-  if (id == 0) id = next_fetch_++ & 0xffffffffu;
+  uint64_t id = f.id;
   uint64_t ticket = raw.empty() ? conn->send_args(this, make_cookie(Kind::Read, id), request)
                                 : conn->send_raw(this, make_cookie(Kind::Read, id), raw);
-  if (ticket == 0) return 0;
+  if (ticket == 0) {
+    release_fetch(f);
+    return 0;
+  }
   f.sent_ms = loop_.now_ms();
   f.pending = 1;
   // Tickets before the reply can arrive; HMGET's fields share the one key.
@@ -321,7 +370,6 @@ uint64_t NearCache::send_fetch(Fetch&& f, Args request, std::string_view raw, st
       ++f.pending;
     }
   }
-  fetches_.emplace(id, std::move(f));
   return id;
 }
 
@@ -329,9 +377,7 @@ uint64_t NearCache::fetch_multi(UpstreamConn* conn, upstream::ReplySink* sink, u
                                 std::string& out, bool& answered) {
   answered = false;
   uint64_t now = loop_.now_ms();
-  Fetch f;
-  f.role = role;
-  f.conn = conn;
+  Fetch& f = new_fetch(role, conn, 0);
   std::vector<std::string_view> miss_request;
   std::vector<std::string_view> miss_keys;
   bool hash = role == Role::HashMultiGet;
@@ -363,18 +409,19 @@ uint64_t NearCache::fetch_multi(UpstreamConn* conn, upstream::ReplySink* sink, u
     out = "*" + std::to_string(f.pieces.size()) + "\r\n";
     for (const Piece& p : f.pieces) out += p.bytes;
     answered = true;
+    release_fetch(f);
     return 0;
   }
   if (hits > 0) ++counters_.partial;
   if (hash) miss_keys.push_back(args[1]);  // one PTTL covers every field
   f.waiters.push_back(Waiter{sink, cookie});
-  return send_fetch(std::move(f), miss_request, {}, miss_keys);
+  return send_fetch(f, miss_request, {}, miss_keys);
 }
 
 void NearCache::cancel(uint64_t fetch_id, upstream::ReplySink* sink) {
-  auto it = fetches_.find(fetch_id);
-  if (it == fetches_.end()) return;
-  for (Waiter& w : it->second.waiters) {
+  Fetch* f = find_fetch(fetch_id);
+  if (!f) return;
+  for (Waiter& w : f->waiters) {
     if (w.sink == sink) w.sink = nullptr;
   }
 }
@@ -383,18 +430,14 @@ void NearCache::on_reply(uint64_t cookie, std::string_view raw) {
   switch (cookie_kind(cookie)) {
     case Kind::Read:
     case Kind::Ttl: {
-      auto it = fetches_.find(cookie_id(cookie));
-      if (it == fetches_.end()) return;
-      Fetch& f = it->second;
+      Fetch* f = find_fetch(cookie_id(cookie));
+      if (!f) return;
       if (cookie_kind(cookie) == Kind::Read) {
-        deliver(f, raw, false);
+        deliver(*f, raw, false);
       } else {
-        finish_ttl(f, cookie_index(cookie), raw);
+        finish_ttl(*f, cookie_index(cookie), raw);
       }
-      if (--f.pending == 0) {
-        abandon_items(f);
-        fetches_.erase(it);
-      }
+      if (--f->pending == 0) release_fetch(*f);
       return;
     }
     case Kind::Tracking: {
@@ -422,14 +465,10 @@ void NearCache::on_failed(uint64_t cookie, std::string_view error_line) {
   switch (cookie_kind(cookie)) {
     case Kind::Read:
     case Kind::Ttl: {
-      auto it = fetches_.find(cookie_id(cookie));
-      if (it == fetches_.end()) return;
-      Fetch& f = it->second;
-      if (cookie_kind(cookie) == Kind::Read) deliver(f, error_line, true);
-      if (--f.pending == 0) {
-        abandon_items(f);
-        fetches_.erase(it);
-      }
+      Fetch* f = find_fetch(cookie_id(cookie));
+      if (!f) return;
+      if (cookie_kind(cookie) == Kind::Read) deliver(*f, error_line, true);
+      if (--f->pending == 0) release_fetch(*f);
       return;
     }
     case Kind::Scan:
@@ -446,10 +485,7 @@ void NearCache::deliver(Fetch& f, std::string_view raw, bool failed) {
   if (f.role == Role::Read) {
     // Later requests send their own read (this one's reply is in).
     auto c = coalesce_.find(f.identity);
-    if (c != coalesce_.end()) {
-      auto mine = fetches_.find(c->second);
-      if (mine != fetches_.end() && &mine->second == &f) coalesce_.erase(c);
-    }
+    if (c != coalesce_.end() && c->second == f.id) coalesce_.erase(c);
   }
   bool is_error = failed || raw.empty() || raw[0] == '-';
   std::string merged;
@@ -574,15 +610,11 @@ void NearCache::warm_step() {
     std::string_view req[] = {"get", key};
     uint64_t ttl = policy_.ttl_ms(key);
     if (ttl == 0 || store_.contains(db_, req, now)) continue;
-    Fetch f;
-    f.role = Role::Read;
-    f.conn = conn;
+    Fetch& f = new_fetch(Role::Read, conn, 1);
     f.request.assign(std::begin(req), std::end(req));
-    Item item;
-    item.ttl_cap = ttl;
-    f.items.push_back(std::move(item));
+    f.items[0].ttl_cap = ttl;
     std::string_view k = key;
-    if (send_fetch(std::move(f), req, {}, std::span<const std::string_view>(&k, 1)) == 0) break;
+    if (send_fetch(f, req, {}, std::span<const std::string_view>(&k, 1)) == 0) break;
     ++warm_loaded_;
     ++counters_.warmed;
     --budget;
@@ -672,7 +704,7 @@ std::string NearCache::stats_text() const {
   line("bytes_used", store_.bytes_used());
   line("budget_bytes", store_.budget());
   line("pending_fills", store_.pending_fills());
-  line("fetches_in_flight", fetches_.size());
+  line("fetches_in_flight", live_fetches_);
   line("fences", counters_.fences);
   line("epochs", counters_.epochs);
   line("warmed", counters_.warmed);

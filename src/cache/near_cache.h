@@ -138,6 +138,8 @@ class NearCache final : private upstream::ReplySink {
     std::string bytes;   // cached element
   };
   struct Fetch {
+    uint64_t id = 0;                      // its cookie id: slot index + 1
+    bool live = false;                    // in flight (else on the free list)
     Role role = Role::Read;
     upstream::UpstreamConn* conn = nullptr;
     uint64_t identity = 0;                // coalescing key (Read only)
@@ -159,7 +161,12 @@ class NearCache final : private upstream::ReplySink {
   uint64_t send_ping();  // a PING on the link; its number, or 0 if not accepted
   // Tracking is up and every ready pool connection tracks in the current epoch.
   bool tracking_everywhere() const;
-  uint64_t send_fetch(Fetch&& f, Args request, std::string_view raw, std::span<const std::string_view> keys);
+  // A cleared Fetch from the pool (its vectors keep their capacity), with `items` items.
+  Fetch& new_fetch(Role role, upstream::UpstreamConn* conn, size_t items);
+  Fetch* find_fetch(uint64_t id);
+  void release_fetch(Fetch& f);  // abandons what it did not store; back to the pool
+  // Sends f's request and the PTTLs of `keys`; its id, or 0 (then f is released).
+  uint64_t send_fetch(Fetch& f, Args request, std::string_view raw, std::span<const std::string_view> keys);
   void deliver(Fetch& f, std::string_view raw, bool failed);
   void finish_ttl(Fetch& f, size_t index, std::string_view pttl_reply);
   void store_item(Fetch& f, Item& item, int64_t pttl);
@@ -187,8 +194,9 @@ class NearCache final : private upstream::ReplySink {
   uint64_t pongs_ = 0;                       // ... answered (or abandoned with the link)
   uint64_t ping_sent_ms_ = 0;                // when the oldest unanswered PING went out (0: none)
   net::Timer ping_timer_;
-  uint64_t next_fetch_ = 1;
-  std::unordered_map<uint64_t, Fetch> fetches_;     // in flight, by id
+  std::vector<std::unique_ptr<Fetch>> fetch_slots_;  // every Fetch ever made; id = index + 1
+  std::vector<uint64_t> free_fetches_;              // ids of slots not in flight
+  size_t live_fetches_ = 0;                         // slots in flight
   std::unordered_map<uint64_t, uint64_t> coalesce_; // request identity -> fetch id
   CacheCounters counters_;
   // Warm-up.

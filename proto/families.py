@@ -42,7 +42,7 @@ def load_table(path):
             if line.startswith("#") or not line.strip():
                 continue
             fields = line.rstrip("\n").split("\t")
-            if len(fields) != 8:
+            if len(fields) not in (8, 9):
                 raise SystemExit(f"{path}: malformed line: {line.rstrip()}")
             name, categories = fields[0], fields[6]
             cats[name] = [] if categories == "-" else categories.split(",")

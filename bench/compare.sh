@@ -76,7 +76,8 @@ for t in $TARGETS; do
       PORT[twemproxy]=$P_TW; PID[twemproxy]=$TW_PID; active+=(twemproxy) ;;
     respite)
       bench_log "starting respite ($RESPITE_BIN) on 127.0.0.1:$P_RESPITE"
-      if bench_try_respite "$RESPITE_BIN" "$P_RESPITE" "$P_REDIS"; then
+      # Pass-through: the near-cache would answer the GETs itself (bench/cache.sh measures it).
+      if bench_try_respite "$RESPITE_BIN" "$P_RESPITE" "$P_REDIS" --set cache.enabled=false; then
         PORT[respite]=$P_RESPITE; PID[respite]=$RESPITE_PID; active+=(respite)
       fi ;;
     *) bench_die "unknown target $t (use direct, twemproxy, respite)" ;;
@@ -153,7 +154,7 @@ ks=$(redis-cli -h 127.0.0.1 -p "$P_REDIS" info stats | tr -d '\r' | awk -F: '/^k
   echo "command:  ${ENVLINE}${CMDLINE}"
   bench_machine_info
   bench_busy_warning
-  echo "targets:  ${active[*]}$([[ -n ${PID[respite]:-} ]] && echo "   (respite: $RESPITE_BIN ${RESPITE_ARGS:-})")"
+  echo "targets:  ${active[*]}$([[ -n ${PID[respite]:-} ]] && echo "   (respite: $RESPITE_BIN --set cache.enabled=false ${RESPITE_ARGS:-})")"
   echo "client:   redis-benchmark -h 127.0.0.1 -p PORT -t CMD -n N -c C -P P -d $VALUE_SIZE -r $KEYSPACE --csv"
   echo "          $ROUNDS rounds per workload, targets alternated within each round; BENCH_SCALE=$BENCH_SCALE"
   echo "redis:    $ks(GET misses should be 0: every key exists)"

@@ -75,7 +75,7 @@ for t in $TARGETS; do
       bench_start_twemproxy "$P_TW" "$P_REDIS" "$P_TWSTATS"
       PORT[twemproxy]=$P_TW; PID[twemproxy]=$TW_PID; active+=(twemproxy) ;;
     respite)
-      if bench_try_respite "$RESPITE_BIN" "$P_RESPITE" "$P_REDIS" --set server.max_clients=20000; then
+      if bench_try_respite "$RESPITE_BIN" "$P_RESPITE" "$P_REDIS" --set server.max_clients=20000 --set cache.enabled=false; then
         PORT[respite]=$P_RESPITE; PID[respite]=$RESPITE_PID; active+=(respite)
       fi ;;
     *) bench_die "unknown target $t" ;;
@@ -121,7 +121,7 @@ echo "command:  ${ENVLINE}${CMDLINE}"
 bench_machine_info
 bench_busy_warning
 echo "load:     $CONNS connections (fd limit $(ulimit -n), somaxconn $somax), ${DURATION}s, one request in flight per connection, next sent >= ${INTERVAL_MS} ms after the previous; ${SET_PCT}% SET / GET, ${VALUE_SIZE}-byte values, $KEYSPACE keys"
-if [[ -n ${PID[respite]:-} ]]; then echo "respite:  $RESPITE_BIN --set server.max_clients=20000 ${RESPITE_ARGS:-}"; fi
+if [[ -n ${PID[respite]:-} ]]; then echo "respite:  $RESPITE_BIN --set server.max_clients=20000 --set cache.enabled=false ${RESPITE_ARGS:-}"; fi
 echo '```'
 echo
 echo "| target | conns ok | errors (connect/closed/err-reply/proto/missing/nil) | replies | rps | p50 ms | p99 ms | p99.9 ms | max ms | server CPU µs/req (load phase) | server CPU s (whole run) | RSS before → after (MiB) | peak RSS VmHWM (MiB) |"

@@ -426,20 +426,23 @@ void NearCache::cancel(uint64_t fetch_id, upstream::ReplySink* sink) {
   }
 }
 
+void NearCache::on_fetch_reply(uint64_t cookie, std::string_view raw, bool failed) {
+  Fetch* f = find_fetch(cookie_id(cookie));
+  if (!f) return;
+  if (cookie_kind(cookie) == Kind::Read) {
+    deliver(*f, raw, failed);
+  } else if (!failed) {
+    finish_ttl(*f, cookie_index(cookie), raw);
+  }
+  if (--f->pending == 0) release_fetch(*f);  // abandons what was not stored
+}
+
 void NearCache::on_reply(uint64_t cookie, std::string_view raw) {
   switch (cookie_kind(cookie)) {
     case Kind::Read:
-    case Kind::Ttl: {
-      Fetch* f = find_fetch(cookie_id(cookie));
-      if (!f) return;
-      if (cookie_kind(cookie) == Kind::Read) {
-        deliver(*f, raw, false);
-      } else {
-        finish_ttl(*f, cookie_index(cookie), raw);
-      }
-      if (--f->pending == 0) release_fetch(*f);
+    case Kind::Ttl:
+      on_fetch_reply(cookie, raw, false);
       return;
-    }
     case Kind::Tracking: {
       auto i = cookie_index(cookie);
       if (!raw.empty() && raw[0] == '-') {
@@ -464,13 +467,9 @@ void NearCache::on_reply(uint64_t cookie, std::string_view raw) {
 void NearCache::on_failed(uint64_t cookie, std::string_view error_line) {
   switch (cookie_kind(cookie)) {
     case Kind::Read:
-    case Kind::Ttl: {
-      Fetch* f = find_fetch(cookie_id(cookie));
-      if (!f) return;
-      if (cookie_kind(cookie) == Kind::Read) deliver(*f, error_line, true);
-      if (--f->pending == 0) release_fetch(*f);
+    case Kind::Ttl:
+      on_fetch_reply(cookie, error_line, true);
       return;
-    }
     case Kind::Scan:
       warm_scanning_ = false;
       warming_ = false;

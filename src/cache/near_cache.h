@@ -167,6 +167,8 @@ class NearCache final : private upstream::ReplySink {
   void release_fetch(Fetch& f);  // abandons what it did not store; back to the pool
   // Sends f's request and the PTTLs of `keys`; its id, or 0 (then f is released).
   uint64_t send_fetch(Fetch& f, Args request, std::string_view raw, std::span<const std::string_view> keys);
+  // A reply (or failure) for a fetch's read or one of its PTTLs.
+  void on_fetch_reply(uint64_t cookie, std::string_view raw, bool failed);
   void deliver(Fetch& f, std::string_view raw, bool failed);
   void finish_ttl(Fetch& f, size_t index, std::string_view pttl_reply);
   void store_item(Fetch& f, Item& item, int64_t pttl);

@@ -272,6 +272,25 @@ std::string node_origin(const std::string& path, const toml::node& node) {
   return s;
 }
 
+// Walks a TOML array of tables ([[client.users]], [[cache.rules]]): `fn(table, entry)` reads
+// one, `entry` being the prefix for its error messages. Entries that are not tables are errors.
+template <typename Fn>
+bool each_table(const toml::node& array, const std::string& where, std::string_view expects, std::string& error,
+                Fn fn) {
+  size_t index = 0;
+  for (const toml::node& item : *array.as_array()) {
+    ++index;
+    const std::string entry = where + " entry " + std::to_string(index);
+    const toml::table* table = item.as_table();
+    if (!table) {
+      error = entry + " expects " + std::string(expects) + ", got " + std::string(toml_type_name(item.type()));
+      return false;
+    }
+    if (!fn(*table, entry)) return false;
+  }
+  return true;
+}
+
 // Stores one value into its field. `node` is the TOML value (nullptr when the value is
 // plain text from the environment, a flag, or a --set value that is not TOML); `text`
 // is the original text for those (nullptr for file values). Errors name the key and the
@@ -407,20 +426,12 @@ bool apply_value(Config& cfg, const Field& field, const toml::node* node, const 
     case Kind::Users: {
       if (!node || !node->is_array()) return type_error();
       std::vector<ClientUser> users;
-      size_t index = 0;
-      for (const toml::node& item : *node->as_array()) {
-        ++index;
-        const std::string entry = origin + ": config key '" + key + "' entry " + std::to_string(index);
-        const toml::table* table = item.as_table();
-        if (!table) {
-          error = entry + " expects a table with a name and a password, got " +
-                  std::string(toml_type_name(item.type()));
-          return false;
-        }
+      bool ok = each_table(*node, origin + ": config key '" + key + "'", "a table with a name and a password", error,
+                           [&](const toml::table& table, const std::string& entry) {
         ClientUser user;
         bool has_name = false;
         bool has_password = false;
-        for (auto&& [user_key, user_value] : *table) {
+        for (auto&& [user_key, user_value] : table) {
           std::string_view k = user_key.str();
           if (k != "name" && k != "password") {
             error = entry + ": unknown key '" + std::string(k) + "' (a user has a name and a password)";
@@ -446,7 +457,9 @@ bool apply_value(Config& cfg, const Field& field, const toml::node* node, const 
           return false;
         }
         users.push_back(std::move(user));
-      }
+        return true;
+      });
+      if (!ok) return false;
       *static_cast<std::vector<ClientUser>*>(target) = std::move(users);
       return true;
     }
@@ -467,18 +480,11 @@ bool apply_value(Config& cfg, const Field& field, const toml::node* node, const 
     case Kind::Rules: {
       if (!node || !node->is_array()) return type_error();
       std::vector<CacheRule> rules;
-      size_t index = 0;
-      for (const toml::node& item : *node->as_array()) {
-        ++index;
-        const std::string entry = origin + ": config key '" + key + "' entry " + std::to_string(index);
-        const toml::table* table = item.as_table();
-        if (!table) {
-          error = entry + " expects a table with a pattern, got " + std::string(toml_type_name(item.type()));
-          return false;
-        }
+      bool ok = each_table(*node, origin + ": config key '" + key + "'", "a table with a pattern", error,
+                           [&](const toml::table& table, const std::string& entry) {
         CacheRule rule;
         bool has_pattern = false;
-        for (auto&& [rule_key, rule_value] : *table) {
+        for (auto&& [rule_key, rule_value] : table) {
           std::string_view k = rule_key.str();
           if (k == "pattern" && rule_value.is_string()) {
             rule.pattern = rule_value.as_string()->get();
@@ -507,7 +513,9 @@ bool apply_value(Config& cfg, const Field& field, const toml::node* node, const 
           return false;
         }
         rules.push_back(std::move(rule));
-      }
+        return true;
+      });
+      if (!ok) return false;
       *static_cast<std::vector<CacheRule>*>(target) = std::move(rules);
       return true;
     }

@@ -793,6 +793,18 @@ TEST(ConfigAuth, ExampleFileLoads) {
             (std::vector<std::string>{"keys", "flushall", "flushdb", "debug", "config", "shutdown"}));
 }
 
+TEST(ConfigCache, ExampleFileLoads) {
+  CliOptions cli;
+  cli.config_path = std::string(RESPITE_SOURCE_DIR) + "/conf/examples/near-cache.toml";
+  Config cfg = load_ok(cli);
+  EXPECT_TRUE(cfg.cache.enabled);
+  EXPECT_EQ(cfg.cache.memory_bytes, 256u * 1024 * 1024);
+  ASSERT_EQ(cfg.cache.rules.size(), 2u);
+  EXPECT_EQ(cfg.cache.rules[0], (CacheRule{"session:*", false, 0}));
+  EXPECT_EQ(cfg.cache.rules[1], (CacheRule{"flags:*", true, 5000}));
+  EXPECT_EQ(cfg.cache.warmup_patterns, std::vector<std::string>{"config:*"});
+}
+
 TEST(ConfigAuth, DumpRedactsClientPasswords) {
   TempFile f(R"(
 [client]

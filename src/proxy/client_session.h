@@ -116,6 +116,7 @@ class ClientSession final : private net::StreamHandler,
   // Before sending a request that may write: invalidates its keys; returns what is due again
   // at its reply.
   CacheAfter cache_before_write(const cmd::Decision& d, Args args);
+  CacheAfter cache_before_write(cache::Role role, const cmd::Decision& d, Args args);
   // After the send (the slot at `before`, if one went upstream): records that work.
   void cache_after_send(uint64_t before, CacheAfter after);
   // A write's reply arrived (or will never come).
@@ -229,6 +230,7 @@ class ClientSession final : private net::StreamHandler,
   uint64_t fence_ping_ = 0;                // the near-cache fence PING this client waits for
   core::RingQueue<WriteMark> marks_;       // keys of writes in flight
   std::vector<size_t> key_positions_;      // scratch: positions of a write's keys
+  std::vector<uint64_t> key_hashes_;       // their hashes, until the write is sent
   const cmd::CommandInfo* last_cmd_ = nullptr;  // last known command (CLIENT LIST cmd=; NULL if none)
   std::string peer_;                       // client address (CLIENT LIST addr=)
   std::string local_;                      // listener address (CLIENT LIST laddr=)

@@ -45,7 +45,7 @@ bool ClientSession::forward_plain(const cmd::Decision& d, const resp::Request& r
     case cache::Role::Write:
     case cache::Role::WriteUnknown:
     case cache::Role::Flush: {
-      CacheAfter after = cache_before_write(d, args);
+      CacheAfter after = cache_before_write(role, d, args);
       uint64_t before = next_seq_;
       if (!forward(req, raw)) return false;
       cache_after_send(before, after);
@@ -88,7 +88,12 @@ bool ClientSession::cache_read_multi(cache::Role role, Args args, const resp::Re
 ClientSession::CacheAfter ClientSession::cache_before_write(const cmd::Decision& d, Args args) {
   cache::NearCache& nc = server_.cache();
   if (!nc.enabled()) return CacheAfter::None;
-  switch (nc.policy().role(d, args)) {
+  return cache_before_write(nc.policy().role(d, args), d, args);
+}
+
+ClientSession::CacheAfter ClientSession::cache_before_write(cache::Role role, const cmd::Decision& d, Args args) {
+  cache::NearCache& nc = server_.cache();
+  switch (role) {
     case cache::Role::Flush:
       nc.flush("FLUSHALL/FLUSHDB/SWAPDB through respite");
       return CacheAfter::Flush;
@@ -96,10 +101,14 @@ ClientSession::CacheAfter ClientSession::cache_before_write(const cmd::Decision&
       return CacheAfter::Fence;
     case cache::Role::Write:
       key_positions_.clear();
+      key_hashes_.clear();
       if (!nc.policy().write_keys(d, args, key_positions_)) return CacheAfter::Fence;
       // Before sending: a read this client pipelines behind the write must miss.
-      for (size_t pos : key_positions_) nc.invalidate_key(args[pos]);
-      return key_positions_.empty() ? CacheAfter::None : CacheAfter::Invalidate;
+      for (size_t pos : key_positions_) {
+        key_hashes_.push_back(cache::hash_key(args[pos]));
+        nc.invalidate_hash(key_hashes_.back());
+      }
+      return key_hashes_.empty() ? CacheAfter::None : CacheAfter::Invalidate;
     default:
       return CacheAfter::None;
   }
@@ -115,7 +124,7 @@ void ClientSession::cache_after_send(uint64_t before, CacheAfter after) {
   } else if (after == CacheAfter::Invalidate) {
     // Again at the reply: a read another client sent on another connection before the
     // write ran may be filled after the local invalidation above.
-    for (size_t pos : key_positions_) marks_.push_back(WriteMark{before, cache::hash_key(request_.args[pos])});
+    for (uint64_t h : key_hashes_) marks_.push_back(WriteMark{before, h});
   }
 }
 

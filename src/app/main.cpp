@@ -1,5 +1,6 @@
 // respite's entry point: reads the command line and configuration, wires the modules
-// together (loop, upstream pool, server) and runs until SIGTERM/SIGINT, then drains.
+// together (loop, upstream pool, near-cache, rate limiter, server) and runs until
+// SIGTERM/SIGINT, then drains. SIGHUP reloads the configuration (Reloader).
 #include <uv.h>
 
 #include <sys/resource.h>
@@ -16,6 +17,7 @@
 #include "net/loop.h"
 #include "obs/log.h"
 #include "proxy/server.h"
+#include "ratelimit/limiter.h"
 #include "upstream/upstream_pool.h"
 
 #ifndef RESPITE_VERSION
@@ -43,13 +45,62 @@ void raise_fd_limit(const config::Config& cfg) {
               cfg.server.max_clients, static_cast<unsigned long long>(want));
 }
 
-int run(const config::Config& cfg) {
+// SIGHUP: reads the configuration again, the way it was read at start (same file, flags
+// and environment). What can change live is applied (rate limits, log level); other
+// changes are reported as needing a restart. An invalid configuration changes nothing.
+class Reloader {
+ public:
+  Reloader(const config::CliOptions& cli, const config::Config& running, ratelimit::Limiter& limiter)
+      : cli_(cli), running_(running), limiter_(limiter) {}
+
+  void reload() {
+    config::Config next;
+    std::string error;
+    if (!config::load_config(cli_, config::Environment{}, next, error) ||
+        !ratelimit::Limiter::check(next.ratelimit, cmd::CommandTable::builtin(), error)) {
+      obs::error("configuration reload failed: {}; keeping the running configuration", error);
+      return;
+    }
+    std::vector<std::string> restart;
+    for (const std::string& key : config::changed_config_keys(running_, next)) {
+      if (key.rfind("ratelimit.", 0) != 0 && key != "log.level") restart.push_back(key);
+    }
+    if (!limiter_.configure(next.ratelimit, uv_hrtime(), error)) {  // checked above: not expected
+      obs::error("configuration reload failed: {}; keeping the running configuration", error);
+      return;
+    }
+    if (next.log.level != running_.log.level) obs::set_log_level(next.log.level);
+    running_.ratelimit = next.ratelimit;
+    running_.log = next.log;
+    if (!restart.empty()) {
+      std::string keys;
+      for (const auto& k : restart) keys += (keys.empty() ? "" : ", ") + k;
+      obs::warn("configuration reload: {} changed; restart respite to apply", keys);
+    }
+    obs::info("configuration reloaded from {} (rate-limit rules: {}, generation {})",
+              cli_.config_path.empty() ? std::string("defaults and flags") : cli_.config_path,
+              next.ratelimit.rules.size(), limiter_.generation());
+  }
+
+ private:
+  const config::CliOptions& cli_;
+  config::Config running_;  // the settings in effect (live ones updated by reloads)
+  ratelimit::Limiter& limiter_;
+};
+
+int run(const config::CliOptions& cli, const config::Config& cfg) {
   raise_fd_limit(cfg);
   uv_signal_t sigterm, sigint, sighup;  // declared before the loop: they must outlive it
   net::Loop loop;
   upstream::UpstreamPool pool(loop, cfg.upstream);
   cache::NearCache cache(loop, cfg, cmd::CommandTable::builtin(), pool);
-  proxy::Server server(loop, cfg, pool, cache);
+  ratelimit::Limiter limiter(cmd::CommandTable::builtin());
+  if (std::string error; !limiter.configure(cfg.ratelimit, uv_hrtime(), error)) {
+    obs::error("invalid configuration: {}", error);
+    return 2;
+  }
+  proxy::Server server(loop, cfg, pool, cache, limiter);
+  Reloader reloader(cli, cfg, limiter);
 
   // Listen once the pool's first connection attempts are over (connected or failed,
   // within upstream.connect_timeout_ms), so early clients of a healthy Redis are served.
@@ -98,10 +149,11 @@ int run(const config::Config& cfg) {
   }
   uv_signal_start(&sigterm, on_signal, SIGTERM);
   uv_signal_start(&sigint, on_signal, SIGINT);
-  // SIGHUP would end the process by default; until live reload exists it is logged and ignored.
   uv_signal_init(loop.raw(), &sighup);
-  uv_signal_start(&sighup, [](uv_signal_t*, int) {
-    obs::warn("SIGHUP: configuration reload is not supported by this version; ignoring (restart to apply changes)");
+  sighup.data = &reloader;
+  uv_signal_start(&sighup, [](uv_signal_t* h, int) {
+    obs::info("SIGHUP: reloading the configuration");
+    static_cast<Reloader*>(h->data)->reload();
   }, SIGHUP);
   uv_unref(reinterpret_cast<uv_handle_t*>(&sighup));
 
@@ -141,6 +193,10 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "respite: invalid configuration: %s\n", error.c_str());
     return 2;
   }
+  if (!ratelimit::Limiter::check(cfg.ratelimit, cmd::CommandTable::builtin(), error)) {
+    std::fprintf(stderr, "respite: invalid configuration: %s\n", error.c_str());
+    return 2;
+  }
   if (cli.check_config) {
     std::fputs(config::dump_config(cfg).c_str(), stdout);
     std::fprintf(stderr, "respite: configuration OK\n");
@@ -150,5 +206,5 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "respite: invalid log level '%s'\n", cfg.log.level.c_str());
     return 2;
   }
-  return run(cfg);
+  return run(cli, cfg);
 }

@@ -94,6 +94,38 @@ struct CacheConfig {
   size_t warmup_keys_per_second = 2000;      // warm-up pace (SCAN COUNT and GETs per second)
 };
 
+// One [[ratelimit.classes]] entry: a named command list rules can use as "@name".
+struct RateLimitClass {
+  std::string name;                   // [a-z0-9_-]+, not a built-in class
+  std::vector<std::string> commands;  // command names ("keys", "config|set"), as written
+
+  bool operator==(const RateLimitClass&) const = default;
+};
+
+// One [[ratelimit.rules]] entry (docs/rate-limits.md).
+struct RateLimitRule {
+  std::string name;                               // unique; keeps the rule's buckets across reloads
+  std::string scope = "client";                   // client: a bucket per identity; global: one bucket
+  std::vector<std::string> clients = {"*"};       // identity globs ("user:alice", "name:web-*", "*")
+  std::vector<std::string> commands = {"@all"};   // classes (@write) and command names
+  double rate = 0;                                // requests per second (> 0)
+  uint32_t burst = 0;                             // requests at once from idle (0: rate rounded up)
+  std::string action = "reject";                  // reject or delay
+  int max_wait_ms = 1000;                         // delay: longest a request is held
+
+  bool operator==(const RateLimitRule&) const = default;
+};
+
+struct RateLimitConfig {
+  bool enabled = true;                    // false: no rule applies
+  std::vector<std::string> exempt;        // identity globs never limited
+  size_t max_delayed = 1024;              // requests held by delay rules at once, all clients
+  std::vector<RateLimitClass> classes;    // named command lists
+  std::vector<RateLimitRule> rules;       // the limits
+
+  bool operator==(const RateLimitConfig&) const = default;
+};
+
 struct LogConfig {
   std::string level = "info";  // trace, debug, info, warn, error, critical, off
 };
@@ -103,6 +135,7 @@ struct Config {
   ClientConfig client;
   UpstreamConfig upstream;
   CacheConfig cache;
+  RateLimitConfig ratelimit;
   LogConfig log;
 };
 

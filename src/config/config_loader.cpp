@@ -1,6 +1,7 @@
 // Config loading: layers defaults, the TOML file, the environment and the command line
-// into a Config, then validates it (config_validate.cpp). This is the only file that
-// includes toml++; every toml++ exception is caught here and turned into an error string.
+// into a Config, then validates it (config_validate.cpp). Only this file and
+// config_tables.cpp (arrays of tables) include toml++; every toml++ exception is caught
+// here and turned into an error string.
 #include "config/config_loader.h"
 
 #include <algorithm>
@@ -16,11 +17,20 @@
 #include <toml++/toml.h>
 #include <type_traits>
 
+#include "config/config_tables.h"
 #include "config/config_validate.h"
 #include "config/upstream_url.h"
 
 namespace respite::config {
 namespace {
+
+using detail::render_cache_rules;
+using detail::render_limit_classes;
+using detail::render_limit_rules;
+using detail::render_users;
+using detail::render_words;
+using detail::toml_quote;
+using detail::toml_type_name;
 
 // How a setting's value is read from TOML or text.
 enum class Kind {
@@ -34,6 +44,8 @@ enum class Kind {
   Users,   // std::vector<ClientUser>; TOML array of tables { name, password }
   Bool,    // bool; TOML boolean, or true/false/yes/no/on/off/1/0 text
   Rules,   // std::vector<CacheRule>; TOML array of tables { pattern, cache, max_ttl_ms }
+  LimitClasses,  // std::vector<RateLimitClass>; TOML array of tables { name, commands }
+  LimitRules,    // std::vector<RateLimitRule>; TOML array of tables { name, rate, ... }
 };
 
 template <Kind K>
@@ -48,6 +60,8 @@ template <> struct KindType<Kind::Words> { using type = std::vector<std::string>
 template <> struct KindType<Kind::Users> { using type = std::vector<ClientUser>; };
 template <> struct KindType<Kind::Bool> { using type = bool; };
 template <> struct KindType<Kind::Rules> { using type = std::vector<CacheRule>; };
+template <> struct KindType<Kind::LimitClasses> { using type = std::vector<RateLimitClass>; };
+template <> struct KindType<Kind::LimitRules> { using type = std::vector<RateLimitRule>; };
 
 // One settable key and where it lives in Config.
 struct Field {
@@ -109,12 +123,17 @@ const Field kFields[] = {
     RESPITE_FIELD(cache, warmup_patterns, Kind::Words),
     RESPITE_FIELD(cache, warmup_max_keys, Kind::Count),
     RESPITE_FIELD(cache, warmup_keys_per_second, Kind::Count),
+    RESPITE_FIELD(ratelimit, enabled, Kind::Bool),
+    RESPITE_FIELD(ratelimit, exempt, Kind::Words),
+    RESPITE_FIELD(ratelimit, max_delayed, Kind::Count),
+    RESPITE_FIELD(ratelimit, classes, Kind::LimitClasses),
+    RESPITE_FIELD(ratelimit, rules, Kind::LimitRules),
     RESPITE_FIELD(log, level, Kind::String),
 };
 
 #undef RESPITE_FIELD
 
-constexpr std::string_view kTables[] = {"server", "client", "upstream", "cache", "log"};
+constexpr std::string_view kTables[] = {"server", "client", "upstream", "cache", "ratelimit", "log"};
 
 std::string full_key(const Field& f) { return std::string(f.table) + "." + std::string(f.name); }
 
@@ -169,22 +188,6 @@ std::string unknown_key_error(std::string_view table, std::string_view name, con
   return msg;
 }
 
-std::string_view toml_type_name(toml::node_type t) {
-  switch (t) {
-    case toml::node_type::string: return "a string";
-    case toml::node_type::integer: return "an integer";
-    case toml::node_type::floating_point: return "a floating-point number";
-    case toml::node_type::boolean: return "a boolean";
-    case toml::node_type::date: return "a date";
-    case toml::node_type::time: return "a time";
-    case toml::node_type::date_time: return "a date-time";
-    case toml::node_type::array: return "an array";
-    case toml::node_type::table: return "a table";
-    case toml::node_type::none: break;
-  }
-  return "nothing";
-}
-
 std::string_view expected_type(Kind kind) {
   switch (kind) {
     case Kind::String: return "a string";
@@ -197,6 +200,8 @@ std::string_view expected_type(Kind kind) {
     case Kind::Users: return "an array of tables with a name and a password ([[client.users]])";
     case Kind::Bool: return "a boolean (true or false)";
     case Kind::Rules: return "an array of tables with a pattern and cache or max_ttl_ms ([[cache.rules]])";
+    case Kind::LimitClasses: return "an array of tables with a name and commands ([[ratelimit.classes]])";
+    case Kind::LimitRules: return "an array of tables with a name and a rate ([[ratelimit.rules]])";
   }
   return "";
 }
@@ -270,25 +275,6 @@ std::string node_origin(const std::string& path, const toml::node& node) {
     s += " line " + std::to_string(src.begin.line);
   }
   return s;
-}
-
-// Walks a TOML array of tables ([[client.users]], [[cache.rules]]): `fn(table, entry)` reads
-// one, `entry` being the prefix for its error messages. Entries that are not tables are errors.
-template <typename Fn>
-bool each_table(const toml::node& array, const std::string& where, std::string_view expects, std::string& error,
-                Fn fn) {
-  size_t index = 0;
-  for (const toml::node& item : *array.as_array()) {
-    ++index;
-    const std::string entry = where + " entry " + std::to_string(index);
-    const toml::table* table = item.as_table();
-    if (!table) {
-      error = entry + " expects " + std::string(expects) + ", got " + std::string(toml_type_name(item.type()));
-      return false;
-    }
-    if (!fn(*table, entry)) return false;
-  }
-  return true;
 }
 
 // Stores one value into its field. `node` is the TOML value (nullptr when the value is
@@ -423,46 +409,10 @@ bool apply_value(Config& cfg, const Field& field, const toml::node* node, const 
       *static_cast<std::vector<std::string>*>(target) = std::move(words);
       return true;
     }
-    case Kind::Users: {
+    case Kind::Users:
       if (!node || !node->is_array()) return type_error();
-      std::vector<ClientUser> users;
-      bool ok = each_table(*node, origin + ": config key '" + key + "'", "a table with a name and a password", error,
-                           [&](const toml::table& table, const std::string& entry) {
-        ClientUser user;
-        bool has_name = false;
-        bool has_password = false;
-        for (auto&& [user_key, user_value] : table) {
-          std::string_view k = user_key.str();
-          if (k != "name" && k != "password") {
-            error = entry + ": unknown key '" + std::string(k) + "' (a user has a name and a password)";
-            return false;
-          }
-          if (!user_value.is_string()) {
-            // The value is not echoed: it may be a password.
-            error = entry + ": '" + std::string(k) + "' expects a string, got " +
-                    std::string(toml_type_name(user_value.type()));
-            return false;
-          }
-          if (k == "name") {
-            user.name = user_value.as_string()->get();
-            has_name = true;
-          } else {
-            user.password = user_value.as_string()->get();
-            has_password = true;
-          }
-        }
-        if (!has_name || !has_password) {
-          error = entry + ": missing '" + std::string(has_name ? "password" : "name") +
-                  "' (a user has a name and a password)";
-          return false;
-        }
-        users.push_back(std::move(user));
-        return true;
-      });
-      if (!ok) return false;
-      *static_cast<std::vector<ClientUser>*>(target) = std::move(users);
-      return true;
-    }
+      return detail::read_users(*node, origin + ": config key '" + key + "'",
+                                *static_cast<std::vector<ClientUser>*>(target), error);
     case Kind::Bool: {
       bool value = false;
       if (node && node->is_boolean()) {
@@ -477,48 +427,18 @@ bool apply_value(Config& cfg, const Field& field, const toml::node* node, const 
       *static_cast<bool*>(target) = value;
       return true;
     }
-    case Kind::Rules: {
+    case Kind::Rules:
       if (!node || !node->is_array()) return type_error();
-      std::vector<CacheRule> rules;
-      bool ok = each_table(*node, origin + ": config key '" + key + "'", "a table with a pattern", error,
-                           [&](const toml::table& table, const std::string& entry) {
-        CacheRule rule;
-        bool has_pattern = false;
-        for (auto&& [rule_key, rule_value] : table) {
-          std::string_view k = rule_key.str();
-          if (k == "pattern" && rule_value.is_string()) {
-            rule.pattern = rule_value.as_string()->get();
-            has_pattern = true;
-          } else if (k == "cache" && rule_value.is_boolean()) {
-            rule.cache = rule_value.as_boolean()->get();
-          } else if (k == "max_ttl_ms" && rule_value.is_integer()) {
-            int64_t v = rule_value.as_integer()->get();
-            if (v < 0 || v > INT_MAX) {
-              error = entry + ": 'max_ttl_ms' must be between 0 and " + std::to_string(INT_MAX);
-              return false;
-            }
-            rule.max_ttl_ms = static_cast<int>(v);
-          } else if (k == "pattern" || k == "cache" || k == "max_ttl_ms") {
-            error = entry + ": '" + std::string(k) + "' expects " +
-                    (k == "pattern" ? "a string" : k == "cache" ? "a boolean" : "a non-negative integer") + ", got " +
-                    std::string(toml_type_name(rule_value.type()));
-            return false;
-          } else {
-            error = entry + ": unknown key '" + std::string(k) + "' (a rule has pattern, cache and max_ttl_ms)";
-            return false;
-          }
-        }
-        if (!has_pattern) {
-          error = entry + ": missing 'pattern'";
-          return false;
-        }
-        rules.push_back(std::move(rule));
-        return true;
-      });
-      if (!ok) return false;
-      *static_cast<std::vector<CacheRule>*>(target) = std::move(rules);
-      return true;
-    }
+      return detail::read_cache_rules(*node, origin + ": config key '" + key + "'",
+                                      *static_cast<std::vector<CacheRule>*>(target), error);
+    case Kind::LimitClasses:
+      if (!node || !node->is_array()) return type_error();
+      return detail::read_limit_classes(*node, origin + ": config key '" + key + "'",
+                                        *static_cast<std::vector<RateLimitClass>*>(target), error);
+    case Kind::LimitRules:
+      if (!node || !node->is_array()) return type_error();
+      return detail::read_limit_rules(*node, origin + ": config key '" + key + "'",
+                                      *static_cast<std::vector<RateLimitRule>*>(target), error);
   }
   return type_error();
 }
@@ -590,7 +510,7 @@ bool load_file(Loader& loader, const std::string& path, std::string& error) {
     if (!is_table_name(table)) {
       if (table_node.is_table()) {
         error = node_origin(path, table_node) + ": unknown config table '[" + std::string(table) +
-                "]' (known tables: [server], [client], [upstream], [cache], [log])";
+                "]' (known tables: [server], [client], [upstream], [cache], [ratelimit], [log])";
       } else {
         error = unknown_key_error("", table, node_origin(path, table_node));
       }
@@ -738,58 +658,6 @@ bool load_layers(const CliOptions& cli, const Environment& env, Loader& loader, 
 }
 
 // TOML rendering for dump_config().
-std::string toml_quote(std::string_view s) {
-  std::string out = "\"";
-  for (char ch : s) {
-    auto u = static_cast<unsigned char>(ch);
-    if (ch == '"' || ch == '\\') {
-      out += '\\';
-      out += ch;
-    } else if (u < 0x20 || u == 0x7f) {
-      char buf[8];
-      std::snprintf(buf, sizeof buf, "\\u%04x", u);
-      out += buf;
-    } else {
-      out += ch;
-    }
-  }
-  out += '"';
-  return out;
-}
-
-std::string render_words(const std::vector<std::string>& words) {
-  std::string out = "[";
-  for (size_t i = 0; i < words.size(); ++i) {
-    if (i > 0) out += ", ";
-    out += toml_quote(words[i]);
-  }
-  out += ']';
-  return out;
-}
-
-// Passwords are replaced by "***": reloading a dump then fails closed (a wrong password)
-// instead of silently turning authentication off.
-std::string render_users(const std::vector<ClientUser>& users) {
-  std::string out = "[";
-  for (size_t i = 0; i < users.size(); ++i) {
-    if (i > 0) out += ", ";
-    out += "{ name = " + toml_quote(users[i].name) + ", password = \"***\" }";
-  }
-  out += ']';
-  return out;
-}
-
-std::string render_rules(const std::vector<CacheRule>& rules) {
-  std::string out = "[";
-  for (size_t i = 0; i < rules.size(); ++i) {
-    if (i > 0) out += ", ";
-    out += "{ pattern = " + toml_quote(rules[i].pattern) + ", cache = " + (rules[i].cache ? "true" : "false") +
-           ", max_ttl_ms = " + std::to_string(rules[i].max_ttl_ms) + " }";
-  }
-  out += ']';
-  return out;
-}
-
 std::string render_bytes(size_t n) {
   constexpr size_t kKb = 1024, kMb = kKb * 1024, kGb = kMb * 1024;
   if (n != 0 && n % kGb == 0) return "\"" + std::to_string(n / kGb) + "gb\"";
@@ -814,6 +682,35 @@ bool load_config(const CliOptions& cli, const Environment& env, Config& out, std
   return false;
 }
 
+namespace {
+
+// One setting's value as TOML text (secrets as "***", the URL without its password).
+std::string render_value(Config& copy, const Field& f) {
+  void* p = f.member(copy);
+  if (f.table == "upstream" && f.name == "url") return toml_quote(redact_url(copy.upstream.address));
+  switch (f.kind) {
+    case Kind::String: return toml_quote(*static_cast<std::string*>(p));
+    case Kind::Int: return std::to_string(*static_cast<int*>(p));
+    case Kind::Count: return std::to_string(*static_cast<size_t*>(p));
+    case Kind::Bytes: return render_bytes(*static_cast<size_t*>(p));
+    case Kind::Mode: {
+      char buf[16];
+      std::snprintf(buf, sizeof buf, "\"%04o\"", static_cast<unsigned>(*static_cast<int*>(p)));
+      return buf;
+    }
+    case Kind::Secret: return static_cast<std::string*>(p)->empty() ? "\"\"" : "\"***\"";
+    case Kind::Words: return render_words(*static_cast<std::vector<std::string>*>(p));
+    case Kind::Users: return render_users(*static_cast<std::vector<ClientUser>*>(p));
+    case Kind::Bool: return *static_cast<bool*>(p) ? "true" : "false";
+    case Kind::Rules: return render_cache_rules(*static_cast<std::vector<CacheRule>*>(p));
+    case Kind::LimitClasses: return render_limit_classes(*static_cast<std::vector<RateLimitClass>*>(p));
+    case Kind::LimitRules: return render_limit_rules(*static_cast<std::vector<RateLimitRule>*>(p));
+  }
+  return {};
+}
+
+}  // namespace
+
 std::string dump_config(const Config& config) {
   Config copy = config;  // members are reached through the non-const accessors
   std::string out;
@@ -827,32 +724,23 @@ std::string dump_config(const Config& config) {
       out += table;
       out += "]\n";
     }
-    out += std::string(f.name) + " = ";
-    void* p = f.member(copy);
-    if (f.table == "upstream" && f.name == "url") {
-      out += toml_quote(redact_url(copy.upstream.address));
-    } else {
-      switch (f.kind) {
-        case Kind::String: out += toml_quote(*static_cast<std::string*>(p)); break;
-        case Kind::Int: out += std::to_string(*static_cast<int*>(p)); break;
-        case Kind::Count: out += std::to_string(*static_cast<size_t*>(p)); break;
-        case Kind::Bytes: out += render_bytes(*static_cast<size_t*>(p)); break;
-        case Kind::Mode: {
-          char buf[16];
-          std::snprintf(buf, sizeof buf, "\"%04o\"", static_cast<unsigned>(*static_cast<int*>(p)));
-          out += buf;
-          break;
-        }
-        case Kind::Secret: out += static_cast<std::string*>(p)->empty() ? "\"\"" : "\"***\""; break;
-        case Kind::Words: out += render_words(*static_cast<std::vector<std::string>*>(p)); break;
-        case Kind::Users: out += render_users(*static_cast<std::vector<ClientUser>*>(p)); break;
-        case Kind::Bool: out += *static_cast<bool*>(p) ? "true" : "false"; break;
-        case Kind::Rules: out += render_rules(*static_cast<std::vector<CacheRule>*>(p)); break;
-      }
-    }
-    out += '\n';
+    out += std::string(f.name) + " = " + render_value(copy, f) + '\n';
   }
   return out;
+}
+
+std::vector<std::string> changed_config_keys(const Config& before, const Config& after) {
+  Config a = before, b = after;
+  std::vector<std::string> keys;
+  for (const auto& f : kFields) {
+    // Secrets render alike whatever they are: compare them directly.
+    bool differ = f.kind == Kind::Secret ? *static_cast<std::string*>(f.member(a)) != *static_cast<std::string*>(f.member(b))
+                                         : render_value(a, f) != render_value(b, f);
+    if (f.table == "upstream" && f.name == "url") differ = differ || a.upstream.address.password != b.upstream.address.password;
+    if (f.kind == Kind::Users) differ = *static_cast<std::vector<ClientUser>*>(f.member(a)) != *static_cast<std::vector<ClientUser>*>(f.member(b));
+    if (differ) keys.push_back(full_key(f));
+  }
+  return keys;
 }
 
 std::vector<std::string> known_config_keys() {

@@ -1,6 +1,6 @@
 // Config loader: builds a validated Config from the built-in defaults, the TOML file,
 // the environment and the command line, in that order of precedence (later wins).
-// toml++ stays behind this seam: it is included only by config_loader.cpp, and its
+// toml++ stays behind this seam: only config_loader.cpp and config_tables.cpp include it, and its
 // exceptions never escape.
 #pragma once
 
@@ -53,6 +53,9 @@ bool load_config(const CliOptions& cli, const Environment& env, Config& out, std
 // address with the password replaced by "***", and so are client.password and every
 // client.users password (when set); byte sizes use units where exact.
 std::string dump_config(const Config& config);
+
+// The keys ("table.key") whose values differ between two configs (a reload's changes).
+std::vector<std::string> changed_config_keys(const Config& before, const Config& after);
 
 // Every settable key, "table.key", in declaration order (for docs and tests).
 std::vector<std::string> known_config_keys();

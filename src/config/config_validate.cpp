@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cmath>
 #include <iterator>
 #include <map>
 
@@ -80,6 +81,77 @@ bool validate_users(const std::vector<ClientUser>& users, std::string& why) {
     if (u.password.empty()) {
       why = entry + " (user '" + u.name + "'): the password is empty";
       return false;
+    }
+  }
+  return true;
+}
+
+bool valid_rule_name(std::string_view name) {
+  return !name.empty() && name.size() <= 64 && std::all_of(name.begin(), name.end(), [](unsigned char ch) {
+    return std::isalnum(ch) || ch == '_' || ch == '-' || ch == '.';
+  });
+}
+
+bool valid_class_name(std::string_view name) {
+  return !name.empty() && name.size() <= 64 && std::all_of(name.begin(), name.end(), [](unsigned char ch) {
+    return std::islower(ch) || std::isdigit(ch) || ch == '_' || ch == '-';
+  });
+}
+
+// [ratelimit]: shapes and ranges. Whether command names and classes exist is checked by
+// the rate limiter, which knows the command table (ratelimit::compile). Fills each rule's
+// default burst and lower-cases scope and action.
+bool validate_ratelimit(RateLimitConfig& rl, std::string& key, std::string& why) {
+  constexpr size_t kMaxRules = 64;
+  constexpr double kMaxRate = 1e9;
+  auto is_blank = [](const std::string& s) { return s.empty() || std::any_of(s.begin(), s.end(), is_control); };
+  key = "ratelimit.max_delayed";
+  if (rl.max_delayed < 1) return (why = "must be at least 1", false);
+  key = "ratelimit.exempt";
+  for (size_t i = 0; i < rl.exempt.size(); ++i) {
+    if (is_blank(rl.exempt[i])) return (why = "entry " + std::to_string(i + 1) + " is empty or has control characters", false);
+  }
+  key = "ratelimit.classes";
+  if (rl.classes.size() > kMaxRules) return (why = "more than " + std::to_string(kMaxRules) + " classes", false);
+  std::map<std::string_view, size_t> seen;
+  for (size_t i = 0; i < rl.classes.size(); ++i) {
+    const RateLimitClass& c = rl.classes[i];
+    const std::string entry = "entry " + std::to_string(i + 1);
+    if (!valid_class_name(c.name))
+      return (why = entry + ": class name " + quoted(c.name) + " must be 1 to 64 of a-z, 0-9, '_' and '-'", false);
+    if (auto [it, inserted] = seen.emplace(c.name, i + 1); !inserted)
+      return (why = entry + ": class '" + c.name + "' is already defined by entry " + std::to_string(it->second), false);
+    if (c.commands.empty()) return (why = entry + " (class '" + c.name + "'): no commands", false);
+  }
+  key = "ratelimit.rules";
+  if (rl.rules.size() > kMaxRules) return (why = "more than " + std::to_string(kMaxRules) + " rules", false);
+  seen.clear();
+  for (size_t i = 0; i < rl.rules.size(); ++i) {
+    RateLimitRule& r = rl.rules[i];
+    std::string entry = "entry " + std::to_string(i + 1);
+    if (!valid_rule_name(r.name))
+      return (why = entry + ": rule name " + quoted(r.name) + " must be 1 to 64 of A-Z, a-z, 0-9, '_', '-' and '.'", false);
+    if (auto [it, inserted] = seen.emplace(r.name, i + 1); !inserted)
+      return (why = entry + ": rule '" + r.name + "' is already defined by entry " + std::to_string(it->second), false);
+    entry += " (rule '" + r.name + "')";
+    for (std::string* word : {&r.scope, &r.action}) {
+      std::transform(word->begin(), word->end(), word->begin(), [](unsigned char ch) { return std::tolower(ch); });
+    }
+    if (r.scope != "client" && r.scope != "global")
+      return (why = entry + ": scope " + quoted(r.scope) + " is not client or global", false);
+    if (r.action != "reject" && r.action != "delay")
+      return (why = entry + ": action " + quoted(r.action) + " is not reject or delay", false);
+    if (!(r.rate > 0) || r.rate > kMaxRate)
+      return (why = entry + ": rate must be more than 0 and at most 1e9 requests per second", false);
+    if (r.burst == 0) r.burst = static_cast<uint32_t>(std::min(std::ceil(r.rate), kMaxRate));
+    if (r.action == "delay" && (r.max_wait_ms < 1 || r.max_wait_ms > 60000))
+      return (why = entry + ": max_wait_ms must be between 1 and 60000 for a delay rule", false);
+    if (r.clients.empty()) return (why = entry + ": clients is empty (use [\"*\"] for every client)", false);
+    if (r.commands.empty()) return (why = entry + ": commands is empty (use [\"@all\"] for every command)", false);
+    for (const auto* list : {&r.clients, &r.commands}) {
+      for (const std::string& w : *list) {
+        if (is_blank(w)) return (why = entry + ": an empty entry in " + (list == &r.clients ? "clients" : "commands"), false);
+      }
     }
   }
   return true;
@@ -208,6 +280,12 @@ bool validate_config(Config& c, const std::function<std::string(std::string_view
     }
   }
   if (c.cache.warmup_keys_per_second < 1) return fail("cache.warmup_keys_per_second", "must be at least 1");
+
+  // [ratelimit]
+  {
+    std::string key, why;
+    if (!validate_ratelimit(c.ratelimit, key, why)) return fail(key, why);
+  }
 
   // [log]
   std::string level = c.log.level;

@@ -83,6 +83,7 @@ void ClientSession::process_input() {
         stalled_ = true;
         break;
       }
+      limit_admitted_ = false;
       ++server_.stats().commands;
     }
     if (closed_) return;
@@ -98,7 +99,7 @@ void ClientSession::process_input() {
 }
 
 void ClientSession::resume() {
-  if (!stalled_ || closed_) return;
+  if (!stalled_ || closed_ || held_) return;
   stalled_ = false;
   process_input();
 }

@@ -36,6 +36,7 @@
 #include "config/config.h"
 #include "core/ring_queue.h"
 #include "net/stream.h"
+#include "ratelimit/limiter.h"
 #include "resp/request_framer.h"
 #include "upstream/reply_sink.h"
 #include "upstream/upstream_conn.h"
@@ -72,6 +73,8 @@ class ClientSession final : private net::StreamHandler,
   const std::string& local_address() const { return local_; }
   // Redis's id of this client's pinned connection (CLIENT UNBLOCK, TRACKING REDIRECT); 0 if none.
   int64_t pinned_upstream_id() const;
+  // A request held by a delay rate limit may go now (Server::hold()).
+  void release_hold();
 
  private:
   // What the near-cache must do when a write's reply arrives (see session_cache.cpp).
@@ -93,6 +96,9 @@ class ClientSession final : private net::StreamHandler,
     uint64_t key_hash;                 // cache::hash_key of the key
   };
   enum class Pin : uint8_t { Ready, Wait, Refused, Failed };
+  // What the rate limits say about a request: go on, wait (held; framed again on release),
+  // or done (refused: the error reply is queued).
+  enum class Gate : uint8_t { Go, Wait, Done };
 
   ~ClientSession() override;
 
@@ -108,6 +114,13 @@ class ClientSession final : private net::StreamHandler,
   void handle_hello(Args args);
   bool handle_select(const resp::Request& req, std::string_view raw);
   bool handle_respite(Args args);
+  bool handle_respite_ratelimit(Args args);
+
+  // Rate limits (session_limits.cpp).
+  Gate rate_gate(const cmd::Decision& d, Args args);
+  // "user:<name>", "name:<name>" or "addr:<peer>": who the limits see (docs/rate-limits.md).
+  std::string limit_identity() const;
+  void identity_changed() { limits_stale_ = true; }
 
   // The near-cache (session_cache.cpp).
   bool forward_plain(const cmd::Decision& d, const resp::Request& req, std::string_view raw);
@@ -231,6 +244,11 @@ class ClientSession final : private net::StreamHandler,
   core::RingQueue<WriteMark> marks_;       // keys of writes in flight
   std::vector<size_t> key_positions_;      // scratch: positions of a write's keys
   std::vector<uint64_t> key_hashes_;       // their hashes, until the write is sent
+  ratelimit::ClientLimits limits_;         // the rate-limit rules that apply to this client
+  bool limits_stale_ = true;               // the identity changed: resolve limits_ again
+  bool limit_admitted_ = false;            // the request being handled has passed the limits
+  bool held_ = false;                      // a delay limit holds the next request (stalled_ too)
+  std::vector<const cmd::CommandInfo*> multi_cmds_;  // commands queued in MULTI (charged at EXEC)
   const cmd::CommandInfo* last_cmd_ = nullptr;  // last known command (CLIENT LIST cmd=; NULL if none)
   std::string peer_;                       // client address (CLIENT LIST addr=)
   std::string local_;                      // listener address (CLIENT LIST laddr=)

@@ -10,14 +10,19 @@
 #include "net/stream.h"
 #include "obs/log.h"
 #include "proxy/client_session.h"
+#include "ratelimit/limiter.h"
 
 namespace respite::proxy {
 
-Server::Server(net::Loop& loop, const config::Config& cfg, upstream::UpstreamPool& pool, cache::NearCache& cache)
+Server::Server(net::Loop& loop, const config::Config& cfg, upstream::UpstreamPool& pool, cache::NearCache& cache,
+               ratelimit::Limiter& limiter)
     : loop_(loop),
       cfg_(cfg),
       pool_(pool),
       cache_(cache),
+      limiter_(limiter),
+      delay_timer_(loop),
+      limit_sweep_timer_(loop),
       commands_(cmd::CommandTable::builtin()),
       auth_(cfg.client),
       deny_(cfg.client.deny_commands.begin(), cfg.client.deny_commands.end()),
@@ -39,6 +44,8 @@ void Server::close_all() {
   for (auto& l : listeners_) l->close();
   idle_timer_.stop();
   drain_timer_.stop();
+  delay_timer_.stop();
+  limit_sweep_timer_.stop();
   for (auto* s : snapshot()) s->close();
 }
 
@@ -61,6 +68,10 @@ bool Server::start(std::string& error) {
     bound_.push_back("unix:" + l->bound());
     listeners_.push_back(std::move(l));
   }
+  limit_sweep_timer_.start(1000, 1000, [this] {
+    if (limiter_.active()) limiter_.sweep(uv_hrtime());
+  });
+  limit_sweep_timer_.unref();
   if (cfg_.client.idle_timeout_s > 0) {
     idle_timer_.start(1000, 1000, [this] { sweep_idle(); });
     idle_timer_.unref();
@@ -273,6 +284,36 @@ std::string Server::client_kill(ClientSession* self, std::span<const std::string
     ++killed;
   }
   return ":" + std::to_string(killed) + "\r\n";
+}
+
+}  // namespace respite::proxy
+
+namespace respite::proxy {
+
+// ---- requests held by delay rate limits ------------------------------------------------
+
+bool Server::may_hold() const { return delayed_.size() < limiter_.max_delayed(); }
+
+void Server::hold(ClientSession* s, uint64_t wait_ns) {
+  uint64_t now = uv_hrtime();
+  bool earlier = delayed_.empty() || now + wait_ns < delayed_.next_due();
+  delayed_.push(now + wait_ns, s->id());
+  if (earlier) {
+    delay_timer_.start((wait_ns + 999'999) / 1'000'000, 0, [this] { release_held(); });
+  }
+}
+
+void Server::release_held() {
+  // Timers have millisecond resolution: what is due within the next half millisecond goes now
+  // (its tokens were taken when it was held, so going a little early takes nothing extra).
+  uint64_t now = uv_hrtime();
+  delayed_.pop_due(now + 500'000, [this](uint64_t id) {
+    if (ClientSession* s = find_session(id)) s->release_hold();
+  });
+  if (!delayed_.empty()) {
+    uint64_t due = delayed_.next_due();
+    delay_timer_.start(due > now ? (due - now + 999'999) / 1'000'000 : 0, 0, [this] { release_held(); });
+  }
 }
 
 }  // namespace respite::proxy

@@ -18,6 +18,7 @@
 #include "config/config.h"
 #include "net/listener.h"
 #include "net/timer.h"
+#include "ratelimit/delay_queue.h"
 #include "resp/request_framer.h"
 
 namespace respite::net {
@@ -29,6 +30,9 @@ class UpstreamPool;
 }
 namespace respite::cache {
 class NearCache;
+}
+namespace respite::ratelimit {
+class Limiter;
 }
 
 namespace respite::proxy {
@@ -47,11 +51,13 @@ struct ServerStats {
   uint64_t denied = 0;         // requests refused by client.deny_commands
   uint64_t auth_failures = 0;  // AUTH / HELLO AUTH with wrong credentials
   uint64_t pinned_refused = 0; // requests refused because upstream.max_pinned was reached
+  uint64_t rate_limited = 0;   // requests refused by a rate limit (-RATELIMITED)
 };
 
 class Server {
  public:
-  Server(net::Loop& loop, const config::Config& cfg, upstream::UpstreamPool& pool, cache::NearCache& cache);
+  Server(net::Loop& loop, const config::Config& cfg, upstream::UpstreamPool& pool, cache::NearCache& cache,
+         ratelimit::Limiter& limiter);
   ~Server();
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;
@@ -69,6 +75,12 @@ class Server {
   const resp::RequestLimits& request_limits() const { return limits_; }
   upstream::UpstreamPool& pool() { return pool_; }
   cache::NearCache& cache() { return cache_; }
+  ratelimit::Limiter& limiter() { return limiter_; }
+  // Requests held by delay rate limits: `s` is resumed (release_hold()) after `wait_ns`.
+  void hold(ClientSession* s, uint64_t wait_ns);
+  // Whether one more request may be held (ratelimit.max_delayed).
+  bool may_hold() const;
+  size_t held() const { return delayed_.size(); }
   const cmd::CommandTable& commands() const { return commands_; }
   const auth::Authenticator& auth() const { return auth_; }
   // The database the shared upstream connections use (the upstream URL's).
@@ -94,6 +106,7 @@ class Server {
  private:
   void on_accept(net::Stream* s);
   void sweep_idle();
+  void release_held();
   void check_drained();
   void index_denied_commands();
   // Live sessions, by id (callers may close sessions while walking it).
@@ -103,6 +116,10 @@ class Server {
   const config::Config& cfg_;                         // settings (outlive the server)
   upstream::UpstreamPool& pool_;                      // shared upstream connections
   cache::NearCache& cache_;                           // the near-cache
+  ratelimit::Limiter& limiter_;                       // rate limits
+  ratelimit::DelayQueue delayed_;                     // sessions holding a request (delay rules)
+  net::Timer delay_timer_;                            // fires when the next held request is due
+  net::Timer limit_sweep_timer_;                      // forgets unused full buckets
   resp::RequestLimits limits_;                        // framer limits from cfg_.client
   std::vector<std::unique_ptr<net::Listener>> listeners_;  // open listeners
   std::vector<std::string> bound_;                    // printable bound addresses

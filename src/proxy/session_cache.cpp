@@ -7,15 +7,12 @@
 #include "net/loop.h"
 #include "proxy/client_session.h"
 #include "proxy/server.h"
+#include "resp/resp_writer.h"
 
 namespace respite::proxy {
 namespace {
 
 constexpr size_t kMaxMultiKeys = 4096;  // longer MGET/HMGET are forwarded as they are
-
-std::string bulk(std::string_view s) {
-  return "$" + std::to_string(s.size()) + "\r\n" + std::string(s) + "\r\n";
-}
 
 }  // namespace
 
@@ -161,13 +158,14 @@ bool ClientSession::handle_respite(Args args) {
     reply_error(errors::wrong_arity("respite"));
     return true;
   }
+  if (is(1, "ratelimit")) return handle_respite_ratelimit(args);
   if (!is(1, "cache")) {
     reply_error("-ERR unknown RESPITE subcommand '" + std::string(args[1].substr(0, 64)) +
-                "'. Try RESPITE CACHE STATS|FLUSH|FENCE|WARMUP|BYPASS.\r\n");
+                "'. Try RESPITE CACHE STATS|FLUSH|FENCE|WARMUP|BYPASS or RESPITE RATELIMIT STATS|BUCKETS|RESET.\r\n");
     return true;
   }
   if (args.size() == 3 && is(2, "stats")) {
-    reply_local(bulk(nc.stats_text()));
+    reply_local(resp::bulk_string(nc.stats_text()));
   } else if (args.size() == 3 && is(2, "flush")) {
     nc.flush("RESPITE CACHE FLUSH");
     reply_local(errors::kOk);

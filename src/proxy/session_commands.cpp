@@ -56,6 +56,12 @@ bool ClientSession::handle(const resp::Request& req, std::string_view raw) {
   discard_ = reply_off_ || skip_next_;
   skip_next_ = false;
 
+  // Rate limits come first: a refused or held request costs nothing further. Commands
+  // queued in a transaction are charged together at EXEC (handle_in_multi).
+  if (!(in_multi_ && pinned_)) {
+    if (Gate g = rate_gate(d, args); g != Gate::Go) return g == Gate::Done;
+  }
+
   if (!authenticated_ && d.kind != cmd::Kind::Auth && d.kind != cmd::Kind::Hello && d.kind != cmd::Kind::Quit &&
       d.kind != cmd::Kind::Reset) {
     // Redis checks arity first, then authentication.
@@ -140,6 +146,7 @@ bool ClientSession::handle(const resp::Request& req, std::string_view raw) {
         in_multi_ = true;
         multi_queued_ = 0;
         multi_flush_ = false;
+        multi_cmds_.clear();
       } else {
         watching_ = true;
       }
@@ -246,8 +253,18 @@ bool ClientSession::handle_in_multi(const cmd::Decision& d, const resp::Request&
       ++multi_queued_;
       return true;
     case cmd::Kind::Exec:
-    case cmd::Kind::Discard:
-      if (multi_poisoned_) {
+    case cmd::Kind::Discard: {
+      // The transaction is charged now, one request per queued command. Refused: it is
+      // discarded (its commands never run) and EXEC answers the refusal.
+      Gate gate = d.kind == cmd::Kind::Exec && !multi_poisoned_ ? rate_gate(d, args) : Gate::Go;
+      if (gate == Gate::Wait) return false;
+      if (gate == Gate::Done) {
+        const std::string_view discard[] = {"DISCARD"};
+        bool was_discarding = discard_;
+        discard_ = true;  // DISCARD's +OK is not the client's: it already has EXEC's reply
+        send_args_on(pinned_, discard);
+        discard_ = was_discarding;
+      } else if (multi_poisoned_) {
         // A command was refused while queueing: abort as Redis does after a queue-time error.
         const std::string_view discard[] = {"DISCARD"};
         if (!send_args_on(pinned_, discard, d.kind == cmd::Kind::Exec ? errors::kExecAbort : errors::kOk))
@@ -264,7 +281,9 @@ bool ClientSession::handle_in_multi(const cmd::Decision& d, const resp::Request&
       multi_poisoned_ = false;
       multi_flush_ = false;
       watching_ = false;
+      multi_cmds_.clear();
       return true;
+    }
     case cmd::Kind::Subscribe:
     case cmd::Kind::Psubscribe:
     case cmd::Kind::Ssubscribe:
@@ -301,6 +320,7 @@ bool ClientSession::handle_in_multi(const cmd::Decision& d, const resp::Request&
     default:
       if (!forward_pinned(req, raw)) return false;
       ++multi_queued_;
+      if (server_.limiter().active()) multi_cmds_.push_back(d.info);
       if (server_.cache().enabled() && server_.cache().policy().role(d, args) == cache::Role::Flush) multi_flush_ = true;
       return true;
   }
@@ -408,6 +428,7 @@ bool ClientSession::handle_client(const cmd::Decision& d, const resp::Request& r
       } else {
         name_.assign(args[2]);
         name_bypass_ = server_.cache().bypass_name(name_);
+        identity_changed();
         reply_local(errors::kOk);
       }
       return true;
@@ -575,6 +596,7 @@ void ClientSession::handle_auth(Args args) {
     case auth::Authenticator::Result::Ok:
       authenticated_ = true;
       user_.assign(user.empty() ? std::string_view("default") : user);
+      identity_changed();
       reply_local(errors::kOk);
       return;
     case auth::Authenticator::Result::NoPasswordConfigured:
@@ -633,6 +655,7 @@ void ClientSession::handle_hello(Args args) {
     }
     authenticated_ = true;
     user_.assign(user);
+    identity_changed();
   }
   if (!authenticated_) {
     reply_error(errors::kHelloNoAuth);
@@ -645,6 +668,7 @@ void ClientSession::handle_hello(Args args) {
     }
     name_.assign(setname);
     name_bypass_ = server_.cache().bypass_name(name_);
+    identity_changed();
   }
   std::string out = "*14\r\n";
   append_bulk(out, "server");
@@ -694,6 +718,7 @@ bool ClientSession::handle_select(const resp::Request& req, std::string_view raw
 
 void ClientSession::handle_reset_locally() {
   clear_state();
+  identity_changed();
   name_.clear();
   name_bypass_ = false;
   cache_bypass_ = false;
@@ -708,6 +733,7 @@ void ClientSession::clear_state() {
   multi_poisoned_ = false;
   multi_queued_ = 0;
   multi_flush_ = false;
+  multi_cmds_.clear();
   watching_ = false;
   monitor_ = false;
   tracking_ = false;

@@ -22,6 +22,12 @@ void write_bulk(buf::Buffer& out, std::string_view s) {
   out.append("\r\n", 2);
 }
 
+std::string bulk_string(std::string_view s) {
+  std::string out = "$" + std::to_string(s.size()) + "\r\n";
+  out.append(s).append("\r\n");
+  return out;
+}
+
 void write_command(buf::Buffer& out, std::span<const std::string_view> args) {
   write_header(out, '*', static_cast<long long>(args.size()));
   for (auto a : args) write_bulk(out, a);

@@ -5,6 +5,7 @@
 
 #include <initializer_list>
 #include <span>
+#include <string>
 #include <string_view>
 
 #include "buf/buffer.h"
@@ -16,5 +17,7 @@ void write_command(buf::Buffer& out, std::span<const std::string_view> args);
 void write_command(buf::Buffer& out, std::initializer_list<std::string_view> args);
 void write_bulk(buf::Buffer& out, std::string_view s);
 void write_integer(buf::Buffer& out, long long v);
+// "$<len>\r\n<s>\r\n" as a string (a local reply).
+std::string bulk_string(std::string_view s);
 
 }  // namespace respite::resp

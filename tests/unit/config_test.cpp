@@ -64,6 +64,7 @@ void expect_same(const Config& a, const Config& b) {
   SAME(upstream.address.is_unix); SAME(upstream.address.host); SAME(upstream.address.port);
   SAME(upstream.address.path); SAME(upstream.address.username); SAME(upstream.address.password);
   SAME(upstream.address.db);
+  SAME(ratelimit);
   SAME(log.level);
 #undef SAME
 }
@@ -124,7 +125,7 @@ TEST(ConfigLoader, ShippedConfigFileAndDocsMentionEveryKey) {
   ASSERT_FALSE(docs_text.empty());
   for (const auto& key : known_config_keys()) {
     std::string name = key.substr(key.find('.') + 1);
-    if (key == "client.users" || key == "cache.rules") {
+    if (key == "client.users" || key == "cache.rules" || key == "ratelimit.classes" || key == "ratelimit.rules") {
       // An array of tables has no empty form that could later be uncommented in place:
       // the file shows a commented-out [[client.users]] example instead.
       EXPECT_NE(conf_text.find("\n# [[" + key + "]]\n"), std::string::npos) << key;
@@ -178,8 +179,103 @@ TEST(ConfigLoader, CacheSectionErrors) {
   EXPECT_NE(load_err(with_file(TempFile("[cache]\nenabled = 3\n"))).find("expects a boolean"), std::string::npos);
 }
 
+TEST(ConfigLoader, RateLimitSection) {
+  TempFile f(R"(
+[ratelimit]
+exempt = ["name:ops"]
+max_delayed = 10
+[[ratelimit.classes]]
+name = "heavy"
+commands = ["KEYS", "config|set"]
+[[ratelimit.rules]]
+name = "per-client"
+rate = 100
+burst = 10
+[[ratelimit.rules]]
+name = "batch.writes"
+scope = "GLOBAL"
+clients = "name:batch-*"
+commands = ["@write", "@heavy"]
+rate = 2.5
+action = "Delay"
+max_wait_ms = 500
+)");
+  Config c = load_ok(with_file(f));
+  EXPECT_TRUE(c.ratelimit.enabled);
+  EXPECT_EQ(c.ratelimit.exempt, std::vector<std::string>{"name:ops"});
+  EXPECT_EQ(c.ratelimit.max_delayed, 10u);
+  ASSERT_EQ(c.ratelimit.classes.size(), 1u);
+  EXPECT_EQ(c.ratelimit.classes[0], (RateLimitClass{"heavy", {"KEYS", "config|set"}}));
+  ASSERT_EQ(c.ratelimit.rules.size(), 2u);
+  EXPECT_EQ(c.ratelimit.rules[0], (RateLimitRule{"per-client", "client", {"*"}, {"@all"}, 100, 10, "reject", 1000}));
+  // Scope and action are lower-cased; the burst defaults to the rate rounded up.
+  EXPECT_EQ(c.ratelimit.rules[1],
+            (RateLimitRule{"batch.writes", "global", {"name:batch-*"}, {"@write", "@heavy"}, 2.5, 3, "delay", 500}));
+  // The dump is valid TOML that loads back to the same section.
+  TempFile dumped(dump_config(c));
+  Config again = load_ok(with_file(dumped));
+  EXPECT_EQ(again.ratelimit, c.ratelimit);
+}
+
+TEST(ConfigLoader, RateLimitSectionErrors) {
+  auto err = [](const std::string& toml) { return load_err(with_file(TempFile(toml))); };
+  const std::string rule = "[[ratelimit.rules]]\nname = \"r\"\nrate = 5\n";
+  EXPECT_NE(err("[[ratelimit.rules]]\nrate = 5\n").find("missing 'name'"), std::string::npos);
+  EXPECT_NE(err("[[ratelimit.rules]]\nname = \"r\"\n").find("missing 'rate'"), std::string::npos);
+  EXPECT_NE(err(rule + "per = 3\n").find("unknown key 'per'"), std::string::npos);
+  EXPECT_NE(err(rule + "scope = \"user\"\n").find("is not client or global"), std::string::npos);
+  EXPECT_NE(err(rule + "action = \"drop\"\n").find("is not reject or delay"), std::string::npos);
+  EXPECT_NE(err("[[ratelimit.rules]]\nname = \"r\"\nrate = 0\n").find("rate must be more than 0"), std::string::npos);
+  EXPECT_NE(err("[[ratelimit.rules]]\nname = \"r\"\nrate = \"5\"\n").find("'rate' expects a number"),
+            std::string::npos);
+  EXPECT_NE(err(rule + "burst = 0\n").find("'burst' must be between 1"), std::string::npos);
+  EXPECT_NE(err(rule + "action = \"delay\"\nmax_wait_ms = 0\n").find("max_wait_ms must be between 1 and 60000"),
+            std::string::npos);
+  EXPECT_NE(err(rule + rule).find("rule 'r' is already defined by entry 1"), std::string::npos);
+  EXPECT_NE(err("[[ratelimit.rules]]\nname = \"a b\"\nrate = 5\n").find("rule name 'a b'"), std::string::npos);
+  EXPECT_NE(err(rule + "clients = []\n").find("clients is empty"), std::string::npos);
+  EXPECT_NE(err("[ratelimit]\nmax_delayed = 0\n").find("ratelimit.max_delayed"), std::string::npos);
+  EXPECT_NE(err("[[ratelimit.classes]]\nname = \"Heavy\"\ncommands = [\"keys\"]\n").find("class name 'Heavy'"),
+            std::string::npos);
+}
+
+TEST(ConfigLoader, ChangedKeysNameWhatAReloadChanges) {
+  Config a, b;
+  EXPECT_TRUE(changed_config_keys(a, b).empty());
+  b.client.max_pending = 7;
+  b.ratelimit.rules.push_back(RateLimitRule{"r", "client", {"*"}, {"@all"}, 5, 5, "reject", 1000});
+  b.client.password = "changed";
+  EXPECT_EQ(changed_config_keys(a, b),
+            (std::vector<std::string>{"client.max_pending", "client.password", "ratelimit.rules"}));
+}
+
+TEST(ConfigRateLimit, ExampleFilesLoad) {
+  CliOptions cli;
+  cli.config_path = std::string(RESPITE_SOURCE_DIR) + "/conf/examples/rate-limit.toml";
+  Config cfg = load_ok(cli);
+  // Every client identity: 100 requests/s, burst 10, refused beyond; and nothing else.
+  ASSERT_EQ(cfg.ratelimit.rules.size(), 1u);
+  const RateLimitRule& r = cfg.ratelimit.rules[0];
+  EXPECT_EQ(r.scope, "client");
+  EXPECT_EQ(r.clients, std::vector<std::string>{"*"});
+  EXPECT_EQ(r.commands, std::vector<std::string>{"@all"});
+  EXPECT_EQ(r.rate, 100);
+  EXPECT_EQ(r.burst, 10u);
+  EXPECT_EQ(r.action, "reject");
+  EXPECT_TRUE(cfg.ratelimit.exempt.empty());
+  EXPECT_TRUE(cfg.ratelimit.classes.empty());
+  Config defaults;
+  std::vector<std::string> changed = changed_config_keys(defaults, cfg);
+  for (const auto& key : changed) {
+    EXPECT_TRUE(key == "ratelimit.rules" || key == "server.listen" || key == "upstream.url") << key;
+  }
+  cli.config_path = std::string(RESPITE_SOURCE_DIR) + "/conf/examples/rate-limit-advanced.toml";
+  cfg = load_ok(cli);
+  EXPECT_GE(cfg.ratelimit.rules.size(), 3u);
+}
+
 TEST(ConfigLoader, KnownKeysCoverEveryField) {
-  EXPECT_EQ(known_config_keys().size(), 43u);
+  EXPECT_EQ(known_config_keys().size(), 48u);
 }
 
 TEST(ConfigLoader, LoadsFile) {

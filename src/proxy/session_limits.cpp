@@ -1,0 +1,79 @@
+// The rate-limit side of ClientSession: who the client is for the limits, and the check
+// every request passes before it is answered or sent (docs/rate-limits.md).
+#include <uv.h>
+
+#include "auth/authenticator.h"
+#include "core/errors.h"
+#include "core/parse.h"
+#include "proxy/client_session.h"
+#include "proxy/server.h"
+#include "ratelimit/identity.h"
+#include "resp/resp_writer.h"
+
+namespace respite::proxy {
+
+std::string ClientSession::limit_identity() const {
+  return ratelimit::identity_of({server_.auth().required(), authenticated_, user_, name_, peer_, id_});
+}
+
+ClientSession::Gate ClientSession::rate_gate(const cmd::Decision& d, Args args) {
+  ratelimit::Limiter& limiter = server_.limiter();
+  if (limit_admitted_ || !limiter.active()) return Gate::Go;
+  // Never limited: leaving, and respite's own admin commands.
+  if (d.kind == cmd::Kind::Quit || (!d.info && cmd::iequals(args[0], "respite"))) return Gate::Go;
+  if (limits_stale_) {
+    limiter.set_identity(limits_, limit_identity());
+    limits_stale_ = false;
+  }
+  const uint64_t now = uv_hrtime();
+  const bool exec = d.kind == cmd::Kind::Exec && in_multi_;
+  ratelimit::Verdict v = exec ? limiter.admit_batch(limits_, multi_cmds_, now, server_.may_hold())
+                              : limiter.admit(limits_, d.info, now, server_.may_hold());
+  switch (v.kind) {
+    case ratelimit::Verdict::Kind::Allow:
+      limit_admitted_ = true;
+      return Gate::Go;
+    case ratelimit::Verdict::Kind::Delay:
+      // Held: the request stays in the input buffer, and is framed again (already admitted)
+      // when the server releases it. Nothing behind it is read meanwhile.
+      limit_admitted_ = true;
+      held_ = true;
+      server_.hold(this, v.wait_ns);
+      return Gate::Wait;
+    case ratelimit::Verdict::Kind::Reject:
+      ++server_.stats().rate_limited;
+      reply_error(ratelimit::Limiter::refusal(v));
+      return Gate::Done;
+  }
+  return Gate::Go;
+}
+
+void ClientSession::release_hold() {
+  if (!held_) return;
+  held_ = false;
+  resume();
+}
+
+// RESPITE RATELIMIT STATS | BUCKETS [count] | RESET
+bool ClientSession::handle_respite_ratelimit(Args args) {
+  ratelimit::Limiter& limiter = server_.limiter();
+  auto is = [&](size_t i, std::string_view word) { return args.size() > i && cmd::iequals(args[i], word); };
+  if (args.size() == 3 && is(2, "stats")) {
+    reply_local(resp::bulk_string(limiter.stats_text(server_.held())));
+  } else if ((args.size() == 3 || args.size() == 4) && is(2, "buckets")) {
+    int64_t count = 100;
+    if (args.size() == 4 && (!core::parse_integer(args[3], count) || count < 0)) {
+      reply_error("-ERR RESPITE RATELIMIT BUCKETS count must be a non-negative integer\r\n");
+      return true;
+    }
+    reply_local(resp::bulk_string(limiter.buckets_text(uv_hrtime(), static_cast<size_t>(count))));
+  } else if (args.size() == 3 && is(2, "reset")) {
+    limiter.reset();
+    reply_local(errors::kOk);
+  } else {
+    reply_error("-ERR unknown or malformed RESPITE RATELIMIT command. Try RESPITE RATELIMIT STATS|BUCKETS [count]|RESET.\r\n");
+  }
+  return true;
+}
+
+}  // namespace respite::proxy

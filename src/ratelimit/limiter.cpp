@@ -147,6 +147,7 @@ bool Limiter::configure(const config::RateLimitConfig& cfg, uint64_t now_ns, std
   rules_ = std::move(fresh);
   exempt_ = cfg.exempt;
   max_delayed_ = cfg.max_delayed;
+  enabled_ = cfg.enabled;
   active_ = cfg.enabled && !rules_.empty();
   ++generation_;
   return true;
@@ -258,7 +259,7 @@ std::string Limiter::stats_text(size_t delayed_now) const {
   auto line = [&](std::string_view key, const std::string& value) {
     out.append(key).append(":").append(value).append("\r\n");
   };
-  line("enabled", active_ ? "1" : "0");
+  line("enabled", enabled_ ? "1" : "0");
   line("rules", std::to_string(rules_.size()));
   line("generation", std::to_string(generation_));
   line("delayed_now", std::to_string(delayed_now));

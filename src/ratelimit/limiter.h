@@ -120,7 +120,8 @@ class Limiter {
   std::vector<std::string> exempt_;           // identity globs
   size_t max_delayed_ = 1024;
   uint64_t generation_ = 0;
-  bool active_ = false;
+  bool enabled_ = true;   // ratelimit.enabled
+  bool active_ = false;   // enabled with at least one rule
 };
 
 }  // namespace respite::ratelimit

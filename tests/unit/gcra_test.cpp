@@ -73,6 +73,31 @@ TEST(Gcra, ReconfigureKeepsTheState) {
   EXPECT_TRUE(g.try_take(kSec + 100 * kMs, retry));
 }
 
+TEST(Gcra, ACostlyRequestNeedsThatManyTokensOrTheWholeBurst) {
+  Gcra g(100, 5);
+  uint64_t now = kSec;
+  EXPECT_EQ(g.wait_ns(now, 5), 0u);
+  g.take(now, 3);
+  EXPECT_EQ(g.wait_ns(now, 2), 0u);
+  EXPECT_EQ(g.wait_ns(now, 3), 10 * kMs);  // one token short: one interval
+  EXPECT_EQ(g.wait_ns(now, 50), 30 * kMs); // more than the burst: waits for a full bucket
+  g.take(now + 30 * kMs, 50);               // and then owes the rest
+  EXPECT_EQ(g.available(now + 30 * kMs), 0u);
+  EXPECT_EQ(g.wait_ns(now + 30 * kMs), 460 * kMs);  // 50 taken from 5: 45 intervals, less tau
+}
+
+TEST(Gcra, ReconfigureKeepsWhatIsOwedAtTheNewRate) {
+  Gcra g(10, 4);  // 100 ms per request
+  uint64_t now = kSec;
+  g.take(now, 3);
+  EXPECT_EQ(g.available(now), 1u);
+  g.configure(100, 4, now);  // 10 ms per request: still 3 taken, refilled at the new rate
+  EXPECT_EQ(g.available(now), 1u);
+  EXPECT_EQ(g.available(now + 20 * kMs), 3u);
+  g.configure(100, 10, now);  // a bigger burst: its headroom is there at once
+  EXPECT_EQ(g.available(now), 7u);
+}
+
 // The accuracy point, on a fake clock: 1,000/s with a burst of 10, offered far more
 // (20 callers every 0.1 ms) for 5 s, admits 5,000 + 10 (within 2%).
 TEST(Gcra, AdmitsTheRatePlusTheBurstUnderHammering) {

@@ -28,6 +28,7 @@ struct Rule {
   uint64_t max_wait_ns = 0;    // delay: longest hold
   std::string label;           // "limit 'x' exceeded (100 requests/s, burst 10)"
   std::unique_ptr<Bucket> shared;                    // global scope
+  std::unique_ptr<Bucket> overflow;                  // client scope: identities beyond kMaxBuckets
   std::unordered_map<std::string, Bucket> buckets;   // client scope, by identity (node-stable)
   uint64_t allowed = 0, delayed = 0, rejected = 0;   // counters
 };
@@ -35,6 +36,9 @@ struct Rule {
 namespace {
 
 constexpr size_t kMaxRules = 64;  // also enforced by config validation
+// Per-identity buckets one rule keeps at most. Beyond it (clients cycling through names),
+// new identities share one overflow bucket until sweep() has forgotten idle ones.
+constexpr size_t kMaxBuckets = 100'000;
 
 std::string format_rate(double rate) {
   char buf[32];
@@ -141,6 +145,7 @@ bool Limiter::configure(const config::RateLimitConfig& cfg, uint64_t now_ns, std
     keep.max_wait_ns = r->max_wait_ns;
     keep.label = std::move(r->label);
     if (keep.shared) keep.shared->gcra.configure(keep.cfg.rate, keep.cfg.burst, now_ns);
+    if (keep.overflow) keep.overflow->gcra.configure(keep.cfg.rate, keep.cfg.burst, now_ns);
     for (auto& [identity, bucket] : keep.buckets) bucket.gcra.configure(keep.cfg.rate, keep.cfg.burst, now_ns);
     r = *old;
   }
@@ -170,7 +175,15 @@ void Limiter::bind(ClientLimits& c) {
     taken |= uint64_t{1} << r->group;
     Bucket* b = r->shared.get();
     if (!r->global) {
-      b = &r->buckets.try_emplace(c.identity_, r->cfg).first->second;
+      auto it = r->buckets.find(c.identity_);
+      if (it != r->buckets.end()) {
+        b = &it->second;
+      } else if (r->buckets.size() < kMaxBuckets) {
+        b = &r->buckets.try_emplace(c.identity_, r->cfg).first->second;
+      } else {
+        if (!r->overflow) r->overflow = std::make_unique<Bucket>(r->cfg);
+        b = r->overflow.get();
+      }
       ++b->refs;
     }
     c.bound_.push_back(ClientLimits::Bound{r, b});
@@ -250,6 +263,7 @@ void Limiter::sweep(uint64_t now_ns) {
 void Limiter::reset() {
   for (auto& r : rules_) {
     if (r->shared) r->shared->gcra = Gcra(r->cfg.rate, r->cfg.burst);
+    if (r->overflow) r->overflow->gcra = Gcra(r->cfg.rate, r->cfg.burst);
     for (auto& [identity, bucket] : r->buckets) bucket.gcra = Gcra(r->cfg.rate, r->cfg.burst);
   }
 }

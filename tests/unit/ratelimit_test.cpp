@@ -457,6 +457,16 @@ TEST(RateLimiterStats, SweepForgetsOnlyFullUnusedBuckets) {
   EXPECT_EQ(buckets(), 1);
 }
 
+TEST(RateLimiterStats, BucketsPerRuleAreCappedNewIdentitiesShareAnOverflowBucket) {
+  Fixture f(limits({rule("r", 10, 2)}));
+  std::vector<ClientLimits> clients(100'002);
+  for (size_t i = 0; i < clients.size(); ++i) f.limiter.set_identity(clients[i], "name:c" + std::to_string(i));
+  EXPECT_NE(f.limiter.stats_text(0).find(",buckets=100000\r\n"), std::string::npos);
+  // The two beyond the cap share one bucket: 2 requests between them.
+  EXPECT_EQ(admitted(f.limiter, clients[100'000], 5, kSec) + admitted(f.limiter, clients[100'001], 5, kSec), 2);
+  EXPECT_EQ(admitted(f.limiter, clients[0], 5, kSec), 2);  // one with its own bucket
+}
+
 // ---- the delay queue ----------------------------------------------------------------------------
 
 TEST(DelayQueue, ReleasesEarliestFirstAndTiesInArrivalOrder) {

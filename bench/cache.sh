@@ -60,10 +60,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=lib.sh
 source bench/lib.sh
-# The system python (a pyenv shim on PATH can take a second per start); lib.sh's
-# helpers call python3 too, so this function covers them.
-PYTHON=${PYTHON:-/usr/bin/python3}
-if [[ -x $PYTHON ]]; then python3() { "$PYTHON" "$@"; }; fi
 
 CMDLINE="$(printf '%q ' "$0" "$@")"
 ENVLINE=""

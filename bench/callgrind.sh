@@ -18,6 +18,11 @@
 #   CG_TOP       if > 0, print the top CG_TOP functions (self Ir) of respite's 2N run
 #                (default 15)
 #   CG_KEEP_DIR  if set, copy the callgrind.out files there
+#   CG_INFO_CMD  if set, a command sent to the proxy after each load, before it is stopped
+#                (e.g. "RESPITE RATELIMIT STATS"); its reply goes to the log, and to
+#                CG_KEEP_DIR/info.TARGET.REQUESTS when CG_KEEP_DIR is set
+#   CG_TSV       if set, a file to append one line per target to (tab-separated:
+#                target cmd clients pipeline N Ir(N) Ir(2N)), for scripts that call this one
 #   BENCH_LIFETIME hard limit for the whole script in seconds (default 1200)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -26,7 +31,7 @@ source bench/lib.sh
 
 CMDLINE="$(printf '%q ' "$0" "$@")"
 ENVLINE=""
-for v in CG_TARGETS RESPITE_BIN RESPITE_ARGS CG_REQUESTS CG_CLIENTS CG_PIPELINE CG_CMD; do
+for v in CG_TARGETS RESPITE_BIN RESPITE_ARGS CG_REQUESTS CG_CLIENTS CG_PIPELINE CG_CMD CG_INFO_CMD; do
   if [[ -n ${!v:-} ]]; then ENVLINE+="$v=$(printf '%q' "${!v}") "; fi
 done
 CG_TARGETS=${CG_TARGETS:-respite twemproxy}
@@ -116,6 +121,12 @@ for t in $CG_TARGETS; do
       bench_log "redis-benchmark against $t failed: $(head -c 300 "$BENCH_WORK/rb.err")"
       ok=0
     fi
+    if [[ -n ${CG_INFO_CMD:-} ]]; then
+      # shellcheck disable=SC2086
+      info=$(timeout 30 redis-cli -h 127.0.0.1 -p "$P_PROXY" $CG_INFO_CMD 2>&1 | tr -d '\r' || true)
+      bench_log "$t: $CG_INFO_CMD -> $(tr '\n' ' ' <<<"$info")"
+      if [[ -n ${CG_KEEP_DIR:-} ]]; then mkdir -p "$CG_KEEP_DIR" && printf '%s\n' "$info" >"$CG_KEEP_DIR/info.$t.$n"; fi
+    fi
     stop_and_wait "$CG_PID"
     ir=$(total_ir "$out" 2>/dev/null || true)
     if [[ -z $ir ]]; then
@@ -127,6 +138,9 @@ for t in $CG_TARGETS; do
     bench_log "$t: $n requests, $ir Ir total"
   done
   if ((ok)); then results+=("$t"); else failed=$((failed + 1)); fi
+  if ((ok)) && [[ -n ${CG_TSV:-} ]]; then
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$t" "$CMD" "$CLIENTS" "$PIPELINE" "$N" "${IR[$t.$N]}" "${IR[$t.$((2 * N))]}" >>"$CG_TSV"
+  fi
   if [[ -n ${CG_KEEP_DIR:-} ]]; then mkdir -p "$CG_KEEP_DIR" && cp "$BENCH_WORK"/callgrind.out."$t".* "$CG_KEEP_DIR"/ 2>/dev/null || true; fi
 done
 

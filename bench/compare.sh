@@ -45,17 +45,6 @@ VALUE_SIZE=${VALUE_SIZE:-100}
 bench_require redis-server redis-benchmark redis-cli python3 timeout
 if [[ " $TARGETS " == *" twemproxy "* ]]; then bench_require nutcracker; fi
 
-# Requests per run at BENCH_SCALE=1, sized for ~2-4 s per run on the 2-core dev box.
-base_requests() {
-  case "$1" in
-    *-c50-P1) echo 200000 ;;
-    *-c50-P16) echo 1000000 ;;
-    *-c1-P1) echo 40000 ;;
-    *) bench_die "unknown workload $1" ;;
-  esac
-}
-scaled() { python3 -c "import sys; print(max(1000, int(float(sys.argv[1]) * float(sys.argv[2]))))" "$1" "$BENCH_SCALE"; }
-
 bench_init "${BENCH_LIFETIME:-3600}"
 
 mapfile -t ports < <(bench_free_ports 4)
@@ -92,26 +81,10 @@ dbsize=$(redis-cli -h 127.0.0.1 -p "$P_REDIS" dbsize)
 for t in "${active[@]}"; do bench_check_target "$t" "${PORT[$t]}" "$VALUE_SIZE"; done
 
 RAW=$BENCH_WORK/raw.tsv
-printf 'workload\tcmd\tclients\tpipeline\trequests\tround\ttarget\tstatus\trps\tp50_ms\tp99_ms\tproxy_ticks\tredis_ticks\telapsed_s\n' >"$RAW"
+echo "$BENCH_RAW_HEADER" >"$RAW"
 
 # run_one TARGET CMD CLIENTS PIPELINE REQUESTS -> prints "status rps p50 p99"
-run_one() {
-  local target=$1 cmd=$2 c=$3 p=$4 n=$5 out line
-  out=$BENCH_WORK/rb.out
-  if timeout -k 5 "$RUN_TIMEOUT" redis-benchmark -h 127.0.0.1 -p "${PORT[$target]}" \
-      -t "$cmd" -n "$n" -c "$c" -P "$p" -d "$VALUE_SIZE" -r "$KEYSPACE" --csv \
-      >"$out" 2>"$BENCH_WORK/rb.err"; then
-    line=$(grep -i "^\"$cmd\"" "$out" | tail -1 || true)
-    if [[ -n $line ]]; then
-      # "test","rps","avg","min","p50","p95","p99","max"
-      echo "$line" | tr -d '"' | awk -F, '{ print "ok", $2, $5, $7 }'
-      return
-    fi
-    echo "noparse nan nan nan"
-  else
-    echo "fail($?) nan nan nan"
-  fi
-}
+run_one() { bench_rb_run "${PORT[$1]}" "$2" "$3" "$4" "$5" "$KEYSPACE" "$VALUE_SIZE"; }
 
 # warm-up: one short run per target (connections, allocator, page cache); not recorded
 for t in "${active[@]}"; do
@@ -123,22 +96,11 @@ failures=0
 for w in $WORKLOADS; do
   IFS=- read -r cmd cs ps <<<"$w"
   c=${cs#c}; p=${ps#P}
-  n=$(scaled "$(base_requests "$w")")
+  n=$(bench_workload_requests "$w" "$BENCH_SCALE")
   for ((r = 1; r <= ROUNDS; r++)); do
     for t in "${active[@]}"; do
-      pt0=$(bench_cpu_ticks "${PID[$t]}")
-      rt0=$(bench_cpu_ticks "$REDIS_PID")
-      t0=$EPOCHREALTIME
-      read -r status rps p50 p99 < <(run_one "$t" "$cmd" "$c" "$p" "$n")
-      t1=$EPOCHREALTIME
-      pt1=$(bench_cpu_ticks "${PID[$t]}")
-      rt1=$(bench_cpu_ticks "$REDIS_PID")
-      if [[ $t == direct ]]; then ptick=0; else ptick=$((pt1 - pt0)); fi
-      elapsed=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }')
-      [[ $status == ok ]] || { failures=$((failures + 1)); bench_log "run failed: $t $w round $r: $status $(head -c 300 "$BENCH_WORK/rb.err")"; }
-      printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' \
-        "$w" "$cmd" "$c" "$p" "$n" "$r" "$t" "$status" "$rps" "$p50" "$p99" "$ptick" "$((rt1 - rt0))" "$elapsed" >>"$RAW"
-      bench_log "$w round $r $t: $status rps=$rps p50=${p50}ms p99=${p99}ms (${elapsed}s)"
+      bench_record_run "$RAW" "$w" "$cmd" "$c" "$p" "$n" "$r" "$t" "${PORT[$t]}" "${PID[$t]}" "$KEYSPACE" "$VALUE_SIZE"
+      [[ $BENCH_RUN_STATUS == ok ]] || failures=$((failures + 1))
       for tt in "${active[@]}"; do
         bench_alive "${PID[$tt]}" || bench_die "$tt (pid ${PID[$tt]}) died"
       done

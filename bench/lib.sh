@@ -9,6 +9,10 @@
 BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO_DIR=$(cd "$BENCH_DIR/.." && pwd)
 CLK_TCK=$(getconf CLK_TCK)
+# The system python when there is one (PYTHON overrides): a pyenv shim on PATH can take a
+# second per start. This function covers the helpers below and the scripts.
+PYTHON=${PYTHON:-/usr/bin/python3}
+if [[ -x $PYTHON ]]; then python3() { "$PYTHON" "$@"; }; fi
 
 bench_log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 bench_die() { bench_log "ERROR: $*"; exit 1; }
@@ -238,6 +242,69 @@ for i in range(n):
         chunk = []
 out.write(b"".join(chunk))
 EOF
+}
+
+# bench_rb_run PORT CMD CLIENTS PIPELINE REQUESTS KEYSPACE VALUE_SIZE: one run of
+# `redis-benchmark -t CMD ... --csv` against 127.0.0.1:PORT, killed after RUN_TIMEOUT s
+# (default 120). Prints "status rps p50_ms p99_ms", status ok, noparse or fail(RC);
+# redis-benchmark's output is left in $BENCH_WORK/rb.out and rb.err.
+bench_rb_run() {
+  local port=$1 cmd=$2 c=$3 p=$4 n=$5 keyspace=$6 size=$7 out line
+  out=$BENCH_WORK/rb.out
+  if timeout -k 5 "${RUN_TIMEOUT:-120}" redis-benchmark -h 127.0.0.1 -p "$port" \
+      -t "$cmd" -n "$n" -c "$c" -P "$p" -d "$size" -r "$keyspace" --csv \
+      >"$out" 2>"$BENCH_WORK/rb.err"; then
+    line=$(grep -i "^\"$cmd\"" "$out" | tail -1 || true)
+    if [[ -n $line ]]; then
+      # "test","rps","avg","min","p50","p95","p99","max"
+      echo "$line" | tr -d '"' | awk -F, '{ print "ok", $2, $5, $7 }'
+      return
+    fi
+    echo "noparse nan nan nan"
+  else
+    echo "fail($?) nan nan nan"
+  fi
+}
+
+# bench_workload_requests WORKLOAD SCALE: requests per run of a compare.sh workload
+# (CMD-cC-PP): 200k at -c 50 -P 1, 1M at -c 50 -P 16, 40k at -c 1 -P 1 (about 2-4 s per
+# run on the 2-core dev box), times SCALE, at least 1000.
+bench_workload_requests() {
+  local base
+  case "$1" in
+    *-c50-P1) base=200000 ;;
+    *-c50-P16) base=1000000 ;;
+    *-c1-P1) base=40000 ;;
+    *) bench_die "unknown workload $1" ;;
+  esac
+  python3 -c "import sys; print(max(1000, int(float(sys.argv[1]) * float(sys.argv[2]))))" "$base" "$2"
+}
+
+# The columns of the raw.tsv that bench_record_run writes and bench/summarize.py reads.
+BENCH_RAW_HEADER=$'workload\tcmd\tclients\tpipeline\trequests\tround\ttarget\tstatus\trps\tp50_ms\tp99_ms\tproxy_ticks\tredis_ticks\telapsed_s'
+
+# bench_record_run RAW WORKLOAD CMD CLIENTS PIPELINE REQUESTS ROUND TARGET PORT PID KEYSPACE
+# VALUE_SIZE: one bench_rb_run against PORT, with the CPU ticks of PID (the proxy; not
+# counted when TARGET is "direct") and of REDIS_PID over the run; appends a row to RAW
+# and logs it. Sets BENCH_RUN_STATUS (ok, noparse, fail(RC)) and BENCH_RUN_RPS.
+bench_record_run() {
+  local raw=$1 w=$2 cmd=$3 c=$4 p=$5 n=$6 r=$7 t=$8 port=$9 pid=${10} keyspace=${11} size=${12}
+  local pt0 pt1 rt0 rt1 t0 t1 status rps p50 p99 ptick elapsed
+  pt0=$(bench_cpu_ticks "$pid")
+  rt0=$(bench_cpu_ticks "$REDIS_PID")
+  t0=$EPOCHREALTIME
+  read -r status rps p50 p99 < <(bench_rb_run "$port" "$cmd" "$c" "$p" "$n" "$keyspace" "$size")
+  t1=$EPOCHREALTIME
+  pt1=$(bench_cpu_ticks "$pid")
+  rt1=$(bench_cpu_ticks "$REDIS_PID")
+  if [[ $t == direct ]]; then ptick=0; else ptick=$((pt1 - pt0)); fi
+  elapsed=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }')
+  [[ $status == ok ]] || bench_log "run failed: $t $w round $r: $status $(head -c 300 "$BENCH_WORK/rb.err")"
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' \
+    "$w" "$cmd" "$c" "$p" "$n" "$r" "$t" "$status" "$rps" "$p50" "$p99" "$ptick" "$((rt1 - rt0))" "$elapsed" >>"$raw"
+  bench_log "$w round $r $t: $status rps=$rps p50=${p50}ms p99=${p99}ms (${elapsed}s)"
+  BENCH_RUN_STATUS=$status
+  BENCH_RUN_RPS=$rps
 }
 
 # bench_busy_warning: a line of warning if the 1-minute load average when the script

@@ -1,7 +1,13 @@
 #!/usr/bin/env python3
 """Summarise bench/compare.sh's raw.tsv as markdown tables.
 
-usage: summarize.py RAW_TSV CLK_TCK
+usage: summarize.py RAW_TSV CLK_TCK [--pairs A/B,C/D,...] [--paired A/B,...]
+
+--pairs   the ratio columns (default respite/direct, respite/twemproxy, twemproxy/direct,
+          plus CPU/req respite/twemproxy); with --pairs every pair of two proxies also
+          gets a CPU/req column.
+--paired  for each pair, the rps ratio within every round (the two runs of a round are
+          next to each other in time), with its median and range.
 """
 import csv
 import statistics
@@ -28,8 +34,20 @@ def ratio(a, b):
     return a / b
 
 
+def parse_pairs(text):
+    return [tuple(p.split("/", 1)) for p in text.split(",") if p]
+
+
 def main():
     path, clk_tck = sys.argv[1], float(sys.argv[2])
+    opts = {}
+    rest = sys.argv[3:]
+    while rest:
+        if rest[0] in ("--pairs", "--paired") and len(rest) > 1:
+            opts[rest[0]] = parse_pairs(rest[1])
+            rest = rest[2:]
+        else:
+            sys.exit(f"summarize.py: unknown argument {rest[0]}")
     with open(path) as f:
         rows = list(csv.DictReader(f, delimiter="\t"))
     workloads, targets = [], []
@@ -81,10 +99,13 @@ def main():
                   f"| {fmt(s['proxy_us'], '.2f')} | {fmt(s['redis_us'], '.2f')} |")
     print()
 
+    custom = "--pairs" in opts
     pairs = []
-    for a, b in [("respite", "direct"), ("respite", "twemproxy"), ("twemproxy", "direct")]:
+    for a, b in opts.get("--pairs", [("respite", "direct"), ("respite", "twemproxy"), ("twemproxy", "direct")]):
         if a in targets and b in targets:
             pairs.append((a, b))
+    cpu_pairs = ([(a, b) for a, b in pairs if "direct" not in (a, b)] if custom
+                 else [("respite", "twemproxy")] if "respite" in targets and "twemproxy" in targets else [])
     if pairs:
         print("## Ratios (medians; rps: higher is better, p50 and CPU: lower is better)")
         print()
@@ -93,8 +114,8 @@ def main():
         for a, b in pairs:
             head += f" rps {a}/{b} | p50 {a}/{b} |"
             sep += "---:|---:|"
-        if "respite" in targets and "twemproxy" in targets:
-            head += " CPU/req respite/twemproxy |"
+        for a, b in cpu_pairs:
+            head += f" CPU/req {a}/{b} |"
             sep += "---:|"
         print(head)
         print(sep)
@@ -104,9 +125,30 @@ def main():
                 sa, sb = stats[(w, a)], stats[(w, b)]
                 line += (f" {fmt(ratio(sa['rps'], sb['rps']), '.2f')} "
                          f"| {fmt(ratio(sa['p50'], sb['p50']), '.2f')} |")
-            if "respite" in targets and "twemproxy" in targets:
-                line += f" {fmt(ratio(stats[(w, 'respite')]['proxy_us'], stats[(w, 'twemproxy')]['proxy_us']), '.2f')} |"
+            for a, b in cpu_pairs:
+                line += f" {fmt(ratio(stats[(w, a)]['proxy_us'], stats[(w, b)]['proxy_us']), '.2f')} |"
             print(line)
+        print()
+
+    for a, b in opts.get("--paired", []):
+        if a not in targets or b not in targets:
+            continue
+        print(f"## rps {a}/{b} within each round (paired runs)")
+        print()
+        print(f"| workload | per round | median | min–max |")
+        print("|---|---|---:|---:|")
+        for w in workloads:
+            rounds = {}
+            for r in rows:
+                if r["workload"] == w and r["status"] == "ok" and r["target"] in (a, b):
+                    rounds.setdefault(r["round"], {})[r["target"]] = fnum(r["rps"])
+            rs = [ratio(v.get(a), v.get(b)) for _, v in sorted(rounds.items(), key=lambda kv: int(kv[0]))]
+            rs = [x for x in rs if x is not None]
+            if not rs:
+                print(f"| {w} | — | — | — |")
+                continue
+            print(f"| {w} | {' '.join(f'{x:.3f}' for x in rs)} | {statistics.median(rs):.3f} "
+                  f"| {min(rs):.3f}–{max(rs):.3f} |")
         print()
     print(f"CPU µs/req = (utime+stime ticks of the process during its runs, 1 tick = "
           f"{1e3 / clk_tck:.0f} ms) / requests, summed over the ok rounds. The three "

@@ -343,6 +343,7 @@ CommandTable CommandTable::parse(std::string_view tsv) {
       }
     }
     c.keys_by = keys_strategy(c);
+    c.index = static_cast<uint32_t>(t.commands_.size());
     t.commands_.push_back(std::move(c));
   }
   // commands_ is complete: the map's keys may now view its names.

@@ -124,6 +124,7 @@ struct CommandInfo {
   uint8_t tips = 0;               // CommandTip bits
   bool container = false;         // has subcommands ("client", "config"...)
   KeysBy keys_by = KeysBy::None;  // strategy for extract_keys
+  uint32_t index = 0;             // position in CommandTable::commands() (per-command tables elsewhere)
 
   bool has(CommandFlag f) const { return (flags & static_cast<uint32_t>(f)) != 0; }
   bool in(AclCategory c) const { return (acl & static_cast<uint32_t>(c)) != 0; }

@@ -43,6 +43,7 @@ void ClientSession::on_readable(net::Stream&) {
 }
 
 void ClientSession::process_input() {
+  batch_now_ = 0;
   auto& in = stream_->input();
   const auto& cfg = ccfg_;
   if (tunnel_) {

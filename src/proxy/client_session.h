@@ -248,6 +248,7 @@ class ClientSession final : private net::StreamHandler,
   bool limits_stale_ = true;               // the identity changed: resolve limits_ again
   bool limit_admitted_ = false;            // the request being handled has passed the limits
   bool held_ = false;                      // a delay limit holds the next request (stalled_ too)
+  uint64_t batch_now_ = 0;                 // uv_hrtime() for the limits, read once per process_input (0: not yet)
   std::vector<const cmd::CommandInfo*> multi_cmds_;  // commands queued in MULTI (charged at EXEC)
   const cmd::CommandInfo* last_cmd_ = nullptr;  // last known command (CLIENT LIST cmd=; NULL if none)
   std::string peer_;                       // client address (CLIENT LIST addr=)

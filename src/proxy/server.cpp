@@ -292,8 +292,6 @@ namespace respite::proxy {
 
 // ---- requests held by delay rate limits ------------------------------------------------
 
-bool Server::may_hold() const { return delayed_.size() < limiter_.max_delayed(); }
-
 void Server::hold(ClientSession* s, uint64_t wait_ns) {
   uint64_t now = uv_hrtime();
   bool earlier = delayed_.empty() || now + wait_ns < delayed_.next_due();

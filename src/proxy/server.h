@@ -78,8 +78,6 @@ class Server {
   ratelimit::Limiter& limiter() { return limiter_; }
   // Requests held by delay rate limits: `s` is resumed (release_hold()) after `wait_ns`.
   void hold(ClientSession* s, uint64_t wait_ns);
-  // Whether one more request may be held (ratelimit.max_delayed).
-  bool may_hold() const;
   size_t held() const { return delayed_.size(); }
   const cmd::CommandTable& commands() const { return commands_; }
   const auth::Authenticator& auth() const { return auth_; }

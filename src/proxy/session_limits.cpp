@@ -25,10 +25,11 @@ ClientSession::Gate ClientSession::rate_gate(const cmd::Decision& d, Args args) 
     limiter.set_identity(limits_, limit_identity());
     limits_stale_ = false;
   }
-  const uint64_t now = uv_hrtime();
+  // One clock reading per batch of input: the requests of one read arrived together.
+  if (batch_now_ == 0) batch_now_ = uv_hrtime();
   const bool exec = d.kind == cmd::Kind::Exec && in_multi_;
-  ratelimit::Verdict v = exec ? limiter.admit_batch(limits_, multi_cmds_, now, server_.may_hold())
-                              : limiter.admit(limits_, d.info, now, server_.may_hold());
+  ratelimit::Verdict v = exec ? limiter.admit_batch(limits_, multi_cmds_, batch_now_, server_.held())
+                              : limiter.admit(limits_, d.info, batch_now_, server_.held());
   switch (v.kind) {
     case ratelimit::Verdict::Kind::Allow:
       limit_admitted_ = true;

@@ -68,9 +68,7 @@ const std::vector<std::string>& CommandSet::builtin_classes() {
 
 bool CommandSet::build(const std::vector<std::string>& words, const std::vector<config::RateLimitClass>& classes,
                        const cmd::CommandTable& table, std::string& error) {
-  entries_.assign(table.size(), 0);
-  base_ = table.commands().data();
-  unknown_ = false;
+  entries_.assign(table.size() + 1, 0);  // the last: commands not in the table
   for (const std::string& w : words) {
     if (!add_word(w, classes, table, false, error)) return false;
   }
@@ -91,7 +89,7 @@ bool CommandSet::add_word(const std::string& word, const std::vector<config::Rat
       for (size_t i = 0; i < all.size(); ++i) {
         if (c.test(all[i])) entries_[i] = 1;
       }
-      if (name == "all") unknown_ = true;
+      if (name == "all") entries_.back() = 1;
       return true;
     }
     for (const auto& c : classes) {
@@ -117,7 +115,7 @@ bool CommandSet::add_word(const std::string& word, const std::vector<config::Rat
             " command table; module commands are counted by @all only)";
     return false;
   }
-  entries_[static_cast<size_t>(info - all.data())] = 1;
+  entries_[info->index] = 1;
   if (info->container) {
     const std::string prefix = info->name + "|";
     for (size_t i = 0; i < all.size(); ++i) {

@@ -22,21 +22,17 @@ class CommandSet {
              const cmd::CommandTable& table, std::string& error);
 
   // Whether a request of this command counts (`info` null: not in the table; only @all
-  // counts those).
-  bool matches(const cmd::CommandInfo* info) const {
-    if (!info) return unknown_;
-    size_t i = static_cast<size_t>(info - base_);
-    return i < entries_.size() && entries_[i] != 0;
-  }
-  bool all() const { return unknown_; }
+  // counts those). `info` comes from the table the set was built with.
+  bool matches(const cmd::CommandInfo* info) const { return entries_[info ? info->index : entries_.size() - 1] != 0; }
+  // One byte per CommandInfo::index, then one for commands not in the table (the Limiter's
+  // fast path reads it directly).
+  const uint8_t* bytes() const { return entries_.data(); }
 
  private:
   bool add_word(const std::string& word, const std::vector<config::RateLimitClass>& classes,
                 const cmd::CommandTable& table, bool in_class, std::string& error);
 
-  std::vector<uint8_t> entries_;            // per command-table entry: counted
-  const cmd::CommandInfo* base_ = nullptr;  // the table's first entry
-  bool unknown_ = false;                    // @all: also commands not in the table
+  std::vector<uint8_t> entries_;  // per command-table entry (CommandInfo::index), then unknown commands: counted
 };
 
 }  // namespace respite::ratelimit

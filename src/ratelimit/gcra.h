@@ -49,6 +49,9 @@ class Gcra {
     return ahead > allowance ? ahead - allowance : 0;
   }
 
+  // Whether one request conforms now (wait_ns(now_ns) == 0, cheaper).
+  bool conforms(uint64_t now_ns) const { return tat_ns_ <= now_ns + tau_ns_; }
+
   // Charges a request of `cost` admitted at `at_ns` (now, or the end of a wait).
   void take(uint64_t at_ns, uint32_t cost = 1) { tat_ns_ = std::max(tat_ns_, at_ns) + cost * interval_ns_; }
 

@@ -186,12 +186,12 @@ void Limiter::bind(ClientLimits& c) {
       }
       ++b->refs;
     }
-    c.bound_.push_back(ClientLimits::Bound{r, b});
+    c.bound_.push_back(ClientLimits::Bound{r, b, &b->gcra, r->commands.bytes(), &r->allowed});
   }
 }
 
 template <typename CostOf>
-Verdict Limiter::decide(ClientLimits& c, uint64_t now_ns, bool may_delay, CostOf cost_of) {
+Verdict Limiter::decide(ClientLimits& c, uint64_t now_ns, size_t held, CostOf cost_of) {
   if (c.generation_ != generation_) bind(c);
   Verdict v;
   const size_t n = c.bound_.size();
@@ -199,13 +199,24 @@ Verdict Limiter::decide(ClientLimits& c, uint64_t now_ns, bool may_delay, CostOf
   uint32_t costs[kMaxRules];
   uint64_t waits[kMaxRules];
   for (size_t i = 0; i < n; ++i) {
-    const Rule& r = *c.bound_[i].rule;
-    costs[i] = cost_of(r);
+    costs[i] = cost_of(*c.bound_[i].rule);
     waits[i] = costs[i] ? c.bound_[i].bucket->gcra.wait_ns(now_ns, costs[i]) : 0;
-    if (waits[i] == 0) continue;
     v.wait_ns = std::max(v.wait_ns, waits[i]);
-    if (v.kind == Verdict::Kind::Reject) continue;
-    if (!r.delay || waits[i] > r.max_wait_ns || !may_delay) {
+  }
+  if (v.wait_ns == 0) {  // the common case: every rule admits it now
+    for (size_t i = 0; i < n; ++i) {
+      if (costs[i] == 0) continue;
+      c.bound_[i].bucket->gcra.take(now_ns, costs[i]);
+      ++c.bound_[i].rule->allowed;
+    }
+    return v;
+  }
+  // Some rule is over its limit: refused if a reject rule is, or a delay rule would wait
+  // too long (or nothing more may be held); otherwise held for the longest wait.
+  for (size_t i = 0; i < n && v.kind != Verdict::Kind::Reject; ++i) {
+    const Rule& r = *c.bound_[i].rule;
+    if (waits[i] == 0) continue;
+    if (!r.delay || waits[i] > r.max_wait_ns || held >= max_delayed_) {
       v.kind = Verdict::Kind::Reject;
       v.rule = &r;
       v.queue_full = r.delay && waits[i] <= r.max_wait_ns;
@@ -217,7 +228,7 @@ Verdict Limiter::decide(ClientLimits& c, uint64_t now_ns, bool may_delay, CostOf
     }
     return v;
   }
-  if (v.wait_ns > 0) v.kind = Verdict::Kind::Delay;
+  v.kind = Verdict::Kind::Delay;
   const uint64_t at = now_ns + v.wait_ns;
   for (size_t i = 0; i < n; ++i) {
     if (costs[i] == 0) continue;
@@ -231,13 +242,13 @@ Verdict Limiter::decide(ClientLimits& c, uint64_t now_ns, bool may_delay, CostOf
   return v;
 }
 
-Verdict Limiter::admit(ClientLimits& c, const cmd::CommandInfo* info, uint64_t now_ns, bool may_delay) {
-  return decide(c, now_ns, may_delay, [info](const Rule& r) -> uint32_t { return r.commands.matches(info) ? 1 : 0; });
+Verdict Limiter::admit_slow(ClientLimits& c, const cmd::CommandInfo* info, uint64_t now_ns, size_t held) {
+  return decide(c, now_ns, held, [info](const Rule& r) -> uint32_t { return r.commands.matches(info) ? 1 : 0; });
 }
 
 Verdict Limiter::admit_batch(ClientLimits& c, std::span<const cmd::CommandInfo* const> commands, uint64_t now_ns,
-                             bool may_delay) {
-  return decide(c, now_ns, may_delay, [commands](const Rule& r) -> uint32_t {
+                             size_t held) {
+  return decide(c, now_ns, held, [commands](const Rule& r) -> uint32_t {
     uint32_t n = 0;
     for (const cmd::CommandInfo* info : commands) n += r.commands.matches(info) ? 1 : 0;
     return n;

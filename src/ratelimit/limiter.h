@@ -24,6 +24,7 @@
 
 #include "cmd/command_table.h"
 #include "config/config.h"
+#include "ratelimit/gcra.h"
 
 namespace respite::ratelimit {
 
@@ -44,9 +45,14 @@ class ClientLimits {
 
  private:
   friend class Limiter;
+  // Everything the per-request check touches, reached without going through the rule.
+  // Valid while generation_ matches the Limiter's (a reload rebinds before any use).
   struct Bound {
     std::shared_ptr<Rule> rule;  // keeps a rule removed by a reload alive while bound
     Bucket* bucket;              // owned by the rule
+    Gcra* gcra;                  // the bucket's limiter
+    const uint8_t* counts;       // the rule's CommandSet bytes: counts[index] != 0 if it counts
+    uint64_t* allowed;           // the rule's counter
   };
   void unbind();
 
@@ -87,14 +93,27 @@ class Limiter {
   // Sets the client's identity and resolves its rules.
   void set_identity(ClientLimits& c, std::string_view identity);
 
-  // One request of command `info` (null: a command not in the table). `may_delay`: false
-  // when no more requests may be held (max_delayed reached): delay rules then refuse.
+  // One request of command `info` (null: a command not in the table). `held`: requests
+  // held by delay rules right now; at max_delayed, delay rules refuse instead.
   // Allow and Delay charge every applying bucket; Reject charges nothing.
-  Verdict admit(ClientLimits& c, const cmd::CommandInfo* info, uint64_t now_ns, bool may_delay);
+  // Inline: the common case (every rule admits at once) is a few instructions per rule.
+  Verdict admit(ClientLimits& c, const cmd::CommandInfo* info, uint64_t now_ns, size_t held) {
+    if (c.generation_ != generation_) return admit_slow(c, info, now_ns, held);
+    const uint32_t slot = command_slot(info);
+    for (const auto& b : c.bound_) {
+      if (b.counts[slot] && !b.gcra->conforms(now_ns)) return admit_slow(c, info, now_ns, held);
+    }
+    for (const auto& b : c.bound_) {
+      if (!b.counts[slot]) continue;
+      b.gcra->take(now_ns);
+      ++*b.allowed;
+    }
+    return Verdict{};
+  }
   // A transaction at EXEC: one request per queued command, each against the rules that
   // match it.
   Verdict admit_batch(ClientLimits& c, std::span<const cmd::CommandInfo* const> commands, uint64_t now_ns,
-                      bool may_delay);
+                      size_t held);
 
   // The error reply for a refusal ("-RATELIMITED limit 'x' exceeded (...); retry in N ms\r\n").
   static std::string refusal(const Verdict& v);
@@ -111,8 +130,14 @@ class Limiter {
   std::string buckets_text(uint64_t now_ns, size_t count) const;
 
  private:
+  // admit() when a rule is over its limit or the client must rebind first.
+  Verdict admit_slow(ClientLimits& c, const cmd::CommandInfo* info, uint64_t now_ns, size_t held);
   template <typename CostOf>
-  Verdict decide(ClientLimits& c, uint64_t now_ns, bool may_delay, CostOf cost_of);
+  Verdict decide(ClientLimits& c, uint64_t now_ns, size_t held, CostOf cost_of);
+  // The index of `info` in a CommandSet's bytes (the table's size for unknown commands).
+  uint32_t command_slot(const cmd::CommandInfo* info) const {
+    return info ? info->index : static_cast<uint32_t>(table_.size());
+  }
   void bind(ClientLimits& c);
 
   const cmd::CommandTable& table_;

@@ -58,7 +58,7 @@ struct Fixture {
 // Counts how many of `n` GETs at `now` pass.
 int admitted(Limiter& l, ClientLimits& c, int n, uint64_t now, const char* command = "get") {
   int ok = 0;
-  for (int i = 0; i < n; ++i) ok += l.admit(c, info(command), now, true).kind == Verdict::Kind::Allow;
+  for (int i = 0; i < n; ++i) ok += l.admit(c, info(command), now, 0).kind == Verdict::Kind::Allow;
   return ok;
 }
 
@@ -173,14 +173,14 @@ TEST(RateLimiter, RefusalNamesTheRuleAndTheRetryDelay) {
   f.limiter.set_identity(c, "name:a");
   uint64_t now = kSec;
   ASSERT_EQ(admitted(f.limiter, c, 2, now), 2);
-  Verdict v = f.limiter.admit(c, info("get"), now + 3 * kMs, true);
+  Verdict v = f.limiter.admit(c, info("get"), now + 3 * kMs, 0);
   ASSERT_EQ(v.kind, Verdict::Kind::Reject);
   EXPECT_EQ(v.wait_ns, 7 * kMs);
   EXPECT_EQ(Limiter::refusal(v),
             "-RATELIMITED limit 'per-client' exceeded (100 requests/s, burst 2); retry in 7 ms\r\n");
   // The retry delay is right: refused before it, admitted at it.
-  EXPECT_EQ(f.limiter.admit(c, info("get"), now + 9 * kMs, true).kind, Verdict::Kind::Reject);
-  EXPECT_EQ(f.limiter.admit(c, info("get"), now + 10 * kMs, true).kind, Verdict::Kind::Allow);
+  EXPECT_EQ(f.limiter.admit(c, info("get"), now + 9 * kMs, 0).kind, Verdict::Kind::Reject);
+  EXPECT_EQ(f.limiter.admit(c, info("get"), now + 10 * kMs, 0).kind, Verdict::Kind::Allow);
 }
 
 TEST(RateLimiter, FractionalRateAndRetryRoundedUp) {
@@ -188,7 +188,7 @@ TEST(RateLimiter, FractionalRateAndRetryRoundedUp) {
   ClientLimits c;
   f.limiter.set_identity(c, "name:a");
   ASSERT_EQ(admitted(f.limiter, c, 1, kSec), 1);
-  Verdict v = f.limiter.admit(c, info("get"), kSec + 1, true);
+  Verdict v = f.limiter.admit(c, info("get"), kSec + 1, 0);
   ASSERT_EQ(v.kind, Verdict::Kind::Reject);
   EXPECT_NE(Limiter::refusal(v).find("(0.5 requests/s, burst 1); retry in 2000 ms"), std::string::npos)
       << Limiter::refusal(v);
@@ -270,13 +270,13 @@ TEST(RateLimiter, DelayHoldsInArrivalOrderUpToTheMaxWait) {
   uint64_t now = kSec;
   std::vector<uint64_t> waits;
   for (int i = 0; i < 8; ++i) {
-    Verdict v = f.limiter.admit(c, info("get"), now, true);
+    Verdict v = f.limiter.admit(c, info("get"), now, 0);
     if (v.kind == Verdict::Kind::Reject) break;
     waits.push_back(v.kind == Verdict::Kind::Allow ? 0 : v.wait_ns);
   }
   // 0, then one slot after another, until the wait would pass 50 ms.
   EXPECT_EQ(waits, (std::vector<uint64_t>{0, 10 * kMs, 20 * kMs, 30 * kMs, 40 * kMs, 50 * kMs}));
-  Verdict v = f.limiter.admit(c, info("get"), now, true);
+  Verdict v = f.limiter.admit(c, info("get"), now, 0);
   ASSERT_EQ(v.kind, Verdict::Kind::Reject);
   EXPECT_EQ(v.wait_ns, 60 * kMs);
   EXPECT_FALSE(v.queue_full);
@@ -290,10 +290,10 @@ TEST(RateLimiter, DelayBetweenClientsKeepsTheirOrder) {
   f.limiter.set_identity(a, "name:a");
   f.limiter.set_identity(b, "name:b");
   f.limiter.set_identity(c, "name:c");
-  EXPECT_EQ(f.limiter.admit(a, info("get"), kSec, true).wait_ns, 0u);
-  EXPECT_EQ(f.limiter.admit(b, info("get"), kSec, true).wait_ns, 100 * kMs);
-  EXPECT_EQ(f.limiter.admit(c, info("get"), kSec + 10 * kMs, true).wait_ns, 190 * kMs);
-  EXPECT_EQ(f.limiter.admit(a, info("get"), kSec + 20 * kMs, true).wait_ns, 280 * kMs);
+  EXPECT_EQ(f.limiter.admit(a, info("get"), kSec, 0).wait_ns, 0u);
+  EXPECT_EQ(f.limiter.admit(b, info("get"), kSec, 0).wait_ns, 100 * kMs);
+  EXPECT_EQ(f.limiter.admit(c, info("get"), kSec + 10 * kMs, 0).wait_ns, 190 * kMs);
+  EXPECT_EQ(f.limiter.admit(a, info("get"), kSec + 20 * kMs, 0).wait_ns, 280 * kMs);
 }
 
 TEST(RateLimiter, FullDelayQueueRefuses) {
@@ -301,11 +301,11 @@ TEST(RateLimiter, FullDelayQueueRefuses) {
   ClientLimits c;
   f.limiter.set_identity(c, "name:a");
   ASSERT_EQ(admitted(f.limiter, c, 1, kSec), 1);
-  Verdict v = f.limiter.admit(c, info("get"), kSec, /*may_delay=*/false);
+  Verdict v = f.limiter.admit(c, info("get"), kSec, /*held=*/1024);  // ratelimit.max_delayed held already
   ASSERT_EQ(v.kind, Verdict::Kind::Reject);
   EXPECT_TRUE(v.queue_full);
   EXPECT_NE(Limiter::refusal(v).find(": too many requests delayed; retry in 10 ms"), std::string::npos);
-  EXPECT_EQ(f.limiter.admit(c, info("get"), kSec, true).kind, Verdict::Kind::Delay);  // nothing was taken
+  EXPECT_EQ(f.limiter.admit(c, info("get"), kSec, 0).kind, Verdict::Kind::Delay);  // nothing was taken
 }
 
 TEST(RateLimiter, RejectBeatsDelay) {
@@ -313,9 +313,9 @@ TEST(RateLimiter, RejectBeatsDelay) {
   ClientLimits c;
   f.limiter.set_identity(c, "name:a");
   ASSERT_EQ(admitted(f.limiter, c, 1, kSec, "set"), 1);
-  Verdict v = f.limiter.admit(c, info("set"), kSec, true);
+  Verdict v = f.limiter.admit(c, info("set"), kSec, 0);
   EXPECT_EQ(v.kind, Verdict::Kind::Reject);
-  EXPECT_EQ(f.limiter.admit(c, info("get"), kSec, true).kind, Verdict::Kind::Delay);
+  EXPECT_EQ(f.limiter.admit(c, info("get"), kSec, 0).kind, Verdict::Kind::Delay);
 }
 
 TEST(RateLimiter, TransactionCostsOnePerQueuedCommandOfTheRule) {
@@ -323,10 +323,10 @@ TEST(RateLimiter, TransactionCostsOnePerQueuedCommandOfTheRule) {
   ClientLimits c;
   f.limiter.set_identity(c, "name:a");
   std::vector<const cmd::CommandInfo*> tx = {info("set"), info("get"), info("incr"), nullptr};
-  EXPECT_EQ(f.limiter.admit_batch(c, tx, kSec, true).kind, Verdict::Kind::Allow);  // 2 writes
-  EXPECT_EQ(f.limiter.admit_batch(c, tx, kSec, true).kind, Verdict::Kind::Reject);  // 1 token left
+  EXPECT_EQ(f.limiter.admit_batch(c, tx, kSec, 0).kind, Verdict::Kind::Allow);  // 2 writes
+  EXPECT_EQ(f.limiter.admit_batch(c, tx, kSec, 0).kind, Verdict::Kind::Reject);  // 1 token left
   std::vector<const cmd::CommandInfo*> reads = {info("get"), info("get")};
-  EXPECT_EQ(f.limiter.admit_batch(c, reads, kSec, true).kind, Verdict::Kind::Allow);  // costs nothing here
+  EXPECT_EQ(f.limiter.admit_batch(c, reads, kSec, 0).kind, Verdict::Kind::Allow);  // costs nothing here
   EXPECT_EQ(admitted(f.limiter, c, 2, kSec, "set"), 1);
 }
 
@@ -336,8 +336,8 @@ TEST(RateLimiter, TransactionLargerThanTheBurstWaitsForAFullBucketThenOwes) {
   f.limiter.set_identity(c, "name:a");
   std::vector<const cmd::CommandInfo*> big(6, info("set"));
   EXPECT_EQ(admitted(f.limiter, c, 1, kSec), 1);
-  EXPECT_EQ(f.limiter.admit_batch(c, big, kSec, true).kind, Verdict::Kind::Reject);  // not full
-  EXPECT_EQ(f.limiter.admit_batch(c, big, kSec + 100 * kMs, true).kind, Verdict::Kind::Allow);
+  EXPECT_EQ(f.limiter.admit_batch(c, big, kSec, 0).kind, Verdict::Kind::Reject);  // not full
+  EXPECT_EQ(f.limiter.admit_batch(c, big, kSec + 100 * kMs, 0).kind, Verdict::Kind::Allow);
   // 6 taken from a full bucket of 3: it owes 3, so the next request passes 400 ms later
   // (when one token is back), not 100 ms later.
   EXPECT_EQ(admitted(f.limiter, c, 1, kSec + 450 * kMs), 0);
@@ -352,7 +352,7 @@ TEST(RateLimiter, AccuracyOverFiveSeconds) {
   int ok = 0;
   const uint64_t start = 100 * kSec;
   for (uint64_t t = start; t < start + 5 * kSec; t += 50'000) {
-    for (auto& c : conns) ok += f.limiter.admit(c, info("get"), t, true).kind == Verdict::Kind::Allow;
+    for (auto& c : conns) ok += f.limiter.admit(c, info("get"), t, 0).kind == Verdict::Kind::Allow;
   }
   // In [0, 5 s): the burst of 10 at 0, then one at each whole millisecond from 1 to 4999.
   EXPECT_EQ(ok, 5009);

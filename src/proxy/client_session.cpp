@@ -22,6 +22,7 @@ ClientSession::ClientSession(Server& server, net::Stream* stream, uint64_t id)
       framer_(server.request_limits()),
       db_(server.shared_db()),
       authenticated_(!server.auth().required()),
+      limiter_(server.limiter()),
       peer_(stream->peer()),
       local_(stream->local()) {
   stream_->set_handler(this);

@@ -116,7 +116,16 @@ class ClientSession final : private net::StreamHandler,
   bool handle_respite(Args args);
   bool handle_respite_ratelimit(Args args);
 
-  // Rate limits (session_limits.cpp).
+  // Rate limits (session_limits.cpp). The common case first, inline: a known command other
+  // than QUIT and EXEC that every applying rule admits at once (and is charged). False:
+  // nothing was charged, rate_gate() decides.
+  bool limits_pass_fast(const cmd::Decision& d) {
+    if (limits_stale_ || !d.info || d.kind == cmd::Kind::Exec || d.kind == cmd::Kind::Quit) return false;
+    if (batch_now_ == 0) batch_now_ = uv_hrtime();  // one clock reading per batch of input
+    if (!limiter_.admit_fast(limits_, d.info, batch_now_)) return false;
+    limit_admitted_ = true;
+    return true;
+  }
   Gate rate_gate(const cmd::Decision& d, Args args);
   // "user:<name>", "name:<name>" or "addr:<peer>": who the limits see (docs/rate-limits.md).
   std::string limit_identity() const;
@@ -244,6 +253,7 @@ class ClientSession final : private net::StreamHandler,
   core::RingQueue<WriteMark> marks_;       // keys of writes in flight
   std::vector<size_t> key_positions_;      // scratch: positions of a write's keys
   std::vector<uint64_t> key_hashes_;       // their hashes, until the write is sent
+  ratelimit::Limiter& limiter_;            // the server's rate limiter
   ratelimit::ClientLimits limits_;         // the rate-limit rules that apply to this client
   bool limits_stale_ = true;               // the identity changed: resolve limits_ again
   bool limit_admitted_ = false;            // the request being handled has passed the limits

@@ -58,7 +58,7 @@ bool ClientSession::handle(const resp::Request& req, std::string_view raw) {
 
   // Rate limits come first: a refused or held request costs nothing further. Commands
   // queued in a transaction are charged together at EXEC (handle_in_multi).
-  if (!(in_multi_ && pinned_) && !limit_admitted_ && server_.limiter().active()) {
+  if (!(in_multi_ && pinned_) && !limit_admitted_ && limiter_.active() && !limits_pass_fast(d)) {
     if (Gate g = rate_gate(d, args); g != Gate::Go) return g == Gate::Done;
   }
 

@@ -119,7 +119,8 @@ void ClientLimits::unbind() {
 
 // ---- Limiter -----------------------------------------------------------------------------
 
-Limiter::Limiter(const cmd::CommandTable& table) : table_(table) {}
+Limiter::Limiter(const cmd::CommandTable& table)
+    : table_(table), unknown_slot_(static_cast<uint32_t>(table.size())) {}
 Limiter::~Limiter() = default;
 
 bool Limiter::check(const config::RateLimitConfig& cfg, const cmd::CommandTable& table, std::string& error) {

@@ -96,19 +96,24 @@ class Limiter {
   // One request of command `info` (null: a command not in the table). `held`: requests
   // held by delay rules right now; at max_delayed, delay rules refuse instead.
   // Allow and Delay charge every applying bucket; Reject charges nothing.
-  // Inline: the common case (every rule admits at once) is a few instructions per rule.
   Verdict admit(ClientLimits& c, const cmd::CommandInfo* info, uint64_t now_ns, size_t held) {
-    if (c.generation_ != generation_) return admit_slow(c, info, now_ns, held);
+    return admit_fast(c, info, now_ns) ? Verdict{} : admit_slow(c, info, now_ns, held);
+  }
+  // The common case, inline and a few instructions per rule: true when every rule that
+  // counts the command admits it at once; it is then charged. False: nothing was charged,
+  // and admit() gives the verdict.
+  bool admit_fast(ClientLimits& c, const cmd::CommandInfo* info, uint64_t now_ns) {
+    if (c.generation_ != generation_) return false;
     const uint32_t slot = command_slot(info);
     for (const auto& b : c.bound_) {
-      if (b.counts[slot] && !b.gcra->conforms(now_ns)) return admit_slow(c, info, now_ns, held);
+      if (b.counts[slot] && !b.gcra->conforms(now_ns)) return false;
     }
     for (const auto& b : c.bound_) {
       if (!b.counts[slot]) continue;
       b.gcra->take(now_ns);
       ++*b.allowed;
     }
-    return Verdict{};
+    return true;
   }
   // A transaction at EXEC: one request per queued command, each against the rules that
   // match it.
@@ -135,12 +140,11 @@ class Limiter {
   template <typename CostOf>
   Verdict decide(ClientLimits& c, uint64_t now_ns, size_t held, CostOf cost_of);
   // The index of `info` in a CommandSet's bytes (the table's size for unknown commands).
-  uint32_t command_slot(const cmd::CommandInfo* info) const {
-    return info ? info->index : static_cast<uint32_t>(table_.size());
-  }
+  uint32_t command_slot(const cmd::CommandInfo* info) const { return info ? info->index : unknown_slot_; }
   void bind(ClientLimits& c);
 
   const cmd::CommandTable& table_;
+  uint32_t unknown_slot_;                     // table_.size(): CommandSet's byte for unknown commands
   std::vector<std::shared_ptr<Rule>> rules_;  // in file order
   std::vector<std::string> exempt_;           // identity globs
   size_t max_delayed_ = 1024;

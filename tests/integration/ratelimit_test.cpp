@@ -894,5 +894,43 @@ TEST_F(RateLimitTest, DisabledAppliesNoRule) {
   EXPECT_EQ(redis().call({"GET", "rl:off"}), "\"50\"");
 }
 
+// With client authentication the identity is the AUTH user (a name does not change it);
+// before AUTH it is the connection, so AUTH attempts are limited too. Connections of one user
+// share its bucket. This stack needs AUTH for everything, so it is built here, not by start().
+TEST_F(RateLimitTest, AuthenticatedClientsAreLimitedByTheirUser) {
+  const std::string config = kNoCache +
+                             "[client]\nusers = [{ name = \"app\", password = \"app-pw\" },"
+                             " { name = \"ops\", password = \"ops-pw\" }]\n\n[ratelimit]\n\n" +
+                             Rule("app-user", 0.1, 2).clients(R"(["user:app"])").toml() +
+                             Rule("before-auth", 0.1, 4).clients(R"(["addr:*"])").toml();
+  StackOptions o;
+  o.respite_args = {"--config", write_config(dir_, config)};
+  o.wait_upstream_ready = false;
+  stack_ = std::make_unique<Stack>(o);
+  RawConn anon = stack().raw();
+  // Not authenticated: the connection's bucket (4) pays for NOAUTH replies and for AUTH.
+  EXPECT_TRUE(poll_until([&] { return starts_with(one(anon, {"PING"}), "-NOAUTH"); }, deadline_in(kWait), 10ms));
+  EXPECT_TRUE(starts_with(one(anon, {"PING"}), "-NOAUTH"));
+  EXPECT_EQ(one(anon, {"AUTH", "app", "app-pw"}), kOk);  // the 3rd or 4th token at most
+  // Now user:app: 2 at once, then nothing for 10 s; a client name does not change that.
+  RawConn app2 = stack().raw();
+  ASSERT_EQ(one(app2, {"AUTH", "app", "app-pw"}), kOk);
+  EXPECT_EQ(one(anon, {"CLIENT", "SETNAME", "not-app"}), kOk);
+  const Tally t = tally(pipelined(anon, repeat({"GET", "k"}, 5)), "app-user");
+  EXPECT_TRUE(t.bad.empty()) << t.bad.front();
+  EXPECT_EQ(t.ok, 1) << "SETNAME took the first of the user's 2 tokens";
+  EXPECT_EQ(t.limited, 4);
+  EXPECT_TRUE(is_limited(one(app2, {"GET", "k"})));  // the same user: the same bucket
+  // Another user matches no rule.
+  RawConn ops = stack().raw();
+  ASSERT_EQ(one(ops, {"AUTH", "ops", "ops-pw"}), kOk);
+  const Tally t_ops = tally(pipelined(ops, repeat({"GET", "k"}, 50)), "app-user");
+  EXPECT_EQ(t_ops.ok, 50) << (t_ops.bad.empty() ? "" : t_ops.bad.front());
+  // BUCKETS names the identities.
+  const std::string buckets = one(ops, {"RESPITE", "RATELIMIT", "BUCKETS"});
+  EXPECT_NE(buckets.find("rule=app-user identity=user:app tokens=0 burst=2"), std::string::npos) << buckets;
+  EXPECT_NE(buckets.find("rule=before-auth identity=addr:127.0.0.1:"), std::string::npos) << buckets;
+}
+
 }  // namespace
 }  // namespace respite::test

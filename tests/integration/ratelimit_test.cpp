@@ -12,11 +12,11 @@
 #include <signal.h>
 #include <sys/socket.h>
 
+#include <cctype>
 #include <cmath>
 #include <iostream>
 #include <map>
 #include <optional>
-#include <regex>
 #include <sstream>
 #include <string>
 #include <string_view>
@@ -41,17 +41,54 @@ struct Limited {
   long long retry_ms = 0;    // "retry in N ms"
 };
 
+// Small parsers for respite's reply formats (std::regex trips GCC 12's -Wmaybe-uninitialized
+// at -O3 inside <regex>, and -Werror is on in CI).
+bool eat(std::string_view& s, std::string_view literal) {
+  if (s.substr(0, literal.size()) != literal) return false;
+  s.remove_prefix(literal.size());
+  return true;
+}
+
+// Moves the leading run of characters `ok` accepts (at least one) from `s` to `out`.
+template <typename Ok>
+bool take(std::string_view& s, Ok ok, std::string& out) {
+  size_t n = 0;
+  while (n < s.size() && ok(static_cast<unsigned char>(s[n]))) ++n;
+  if (n == 0) return false;
+  out.assign(s.substr(0, n));
+  s.remove_prefix(n);
+  return true;
+}
+
+bool is_digit(unsigned char c) { return std::isdigit(c) != 0; }
+bool is_not_space(unsigned char c) { return c != ' ' && c != '\r' && c != '\n'; }
+bool is_rule_name_char(unsigned char c) { return std::isalnum(c) || c == '_' || c == '.' || c == '-'; }
+
+// A number as respite prints a rate: digits, optionally '.' and more digits.
+bool take_rate(std::string_view& s, std::string& out) {
+  std::string whole, fraction;
+  if (!take(s, is_digit, whole)) return false;
+  out = whole;
+  if (eat(s, ".")) {
+    if (!take(s, is_digit, fraction)) return false;
+    out += "." + fraction;
+  }
+  return true;
+}
+
+// "-RATELIMITED limit '<rule>' exceeded (<rate> requests/s, burst <n>)[: too many requests
+// delayed]; retry in <n> ms\r\n", exactly.
 std::optional<Limited> parse_limited(const std::string& reply) {
-  static const std::regex re(
-      R"(^-RATELIMITED limit '([A-Za-z0-9_.-]+)' exceeded \(([0-9]+(?:\.[0-9]+)?) requests/s, burst ([0-9]+)\)(: too many requests delayed)?; retry in ([0-9]+) ms\r\n$)");
-  std::smatch m;
-  if (!std::regex_match(reply, m, re)) return std::nullopt;
+  std::string_view s = reply;
   Limited l;
-  l.rule = m[1];
-  l.rate = m[2];
-  l.burst = std::stoll(m[3]);
-  l.too_many_delayed = m[4].matched;
-  l.retry_ms = std::stoll(m[5]);
+  std::string burst, retry;
+  if (!eat(s, "-RATELIMITED limit '") || !take(s, is_rule_name_char, l.rule) || !eat(s, "' exceeded (") ||
+      !take_rate(s, l.rate) || !eat(s, " requests/s, burst ") || !take(s, is_digit, burst) || !eat(s, ")"))
+    return std::nullopt;
+  l.too_many_delayed = eat(s, ": too many requests delayed");
+  if (!eat(s, "; retry in ") || !take(s, is_digit, retry) || !eat(s, " ms\r\n") || !s.empty()) return std::nullopt;
+  l.burst = std::stoll(burst);
+  l.retry_ms = std::stoll(retry);
   return l;
 }
 
@@ -192,14 +229,17 @@ std::vector<BucketLine> rl_buckets(Client& admin, std::string* raw, std::optiona
   }
   std::string text(r->str, r->len);
   if (raw) *raw = text;
-  static const std::regex re(R"(^rule=(\S+) identity=(\S+) tokens=([0-9]+) burst=([0-9]+)$)");
   for (const std::string& line : split_lines(text)) {
-    std::smatch m;
-    if (!std::regex_match(line, m, re)) {
+    // "rule=<rule> identity=<identity> tokens=<n> burst=<n>"
+    std::string_view rest = line;
+    std::string rule, identity, tokens, burst;
+    if (!eat(rest, "rule=") || !take(rest, is_not_space, rule) || !eat(rest, " identity=") ||
+        !take(rest, is_not_space, identity) || !eat(rest, " tokens=") || !take(rest, is_digit, tokens) ||
+        !eat(rest, " burst=") || !take(rest, is_digit, burst) || !rest.empty()) {
       ADD_FAILURE() << "BUCKETS line not in the documented format: " << escape_bytes(line);
       continue;
     }
-    out.push_back({m[1], m[2], std::stoll(m[3]), std::stoll(m[4])});
+    out.push_back({rule, identity, std::stoll(tokens), std::stoll(burst)});
   }
   return out;
 }

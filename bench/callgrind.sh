@@ -30,10 +30,7 @@ cd "$(dirname "$0")/.."
 source bench/lib.sh
 
 CMDLINE="$(printf '%q ' "$0" "$@")"
-ENVLINE=""
-for v in CG_TARGETS RESPITE_BIN RESPITE_ARGS CG_REQUESTS CG_CLIENTS CG_PIPELINE CG_CMD CG_INFO_CMD; do
-  if [[ -n ${!v:-} ]]; then ENVLINE+="$v=$(printf '%q' "${!v}") "; fi
-done
+ENVLINE=$(bench_env_line CG_TARGETS RESPITE_BIN RESPITE_ARGS CG_REQUESTS CG_CLIENTS CG_PIPELINE CG_CMD CG_INFO_CMD)
 CG_TARGETS=${CG_TARGETS:-respite twemproxy}
 RESPITE_BIN=${RESPITE_BIN:-build/respite}
 N=${CG_REQUESTS:-20000}

@@ -28,10 +28,7 @@ cd "$(dirname "$0")/.."
 source bench/lib.sh
 
 CMDLINE="$(printf '%q ' "$0" "$@")"
-ENVLINE=""
-for v in TARGETS RESPITE_BIN RESPITE_ARGS BENCH_SCALE ROUNDS WORKLOADS RUN_TIMEOUT KEYSPACE VALUE_SIZE TW_SERVER_CONNECTIONS; do
-  if [[ -n ${!v:-} ]]; then ENVLINE+="$v=$(printf '%q' "${!v}") "; fi
-done
+ENVLINE=$(bench_env_line TARGETS RESPITE_BIN RESPITE_ARGS BENCH_SCALE ROUNDS WORKLOADS RUN_TIMEOUT KEYSPACE VALUE_SIZE TW_SERVER_CONNECTIONS)
 
 TARGETS=${TARGETS:-direct twemproxy respite}
 RESPITE_BIN=${RESPITE_BIN:-build/respite}

@@ -25,10 +25,7 @@ cd "$(dirname "$0")/.."
 source bench/lib.sh
 
 CMDLINE="$(printf '%q ' "$0" "$@")"
-ENVLINE=""
-for v in TARGETS RESPITE_BIN RESPITE_ARGS CONNS DURATION INTERVAL_MS SET_PCT; do
-  if [[ -n ${!v:-} ]]; then ENVLINE+="$v=$(printf '%q' "${!v}") "; fi
-done
+ENVLINE=$(bench_env_line TARGETS RESPITE_BIN RESPITE_ARGS CONNS DURATION INTERVAL_MS SET_PCT)
 TARGETS=${TARGETS:-direct respite}
 RESPITE_BIN=${RESPITE_BIN:-build/respite}
 CONNS=${CONNS:-10000}

@@ -17,6 +17,16 @@ if [[ -x $PYTHON ]]; then python3() { "$PYTHON" "$@"; }; fi
 bench_log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 bench_die() { bench_log "ERROR: $*"; exit 1; }
 
+# "NAME=value " for each named variable that is set (shell-quoted): the environment part of
+# the command line a report quotes.
+bench_env_line() {
+  local v out=""
+  for v in "$@"; do
+    if [[ -n ${!v:-} ]]; then out+="$v=$(printf '%q' "${!v}") "; fi
+  done
+  printf '%s' "$out"
+}
+
 bench_require() {
   local c
   for c in "$@"; do

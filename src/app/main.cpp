@@ -28,8 +28,6 @@ namespace {
 
 using namespace respite;
 
-constexpr uint64_t kDrainDeadlineMs = 5000;  // longest wait for in-flight replies on shutdown
-
 // Raises the open-file limit so max_clients connections (plus upstream connections,
 // listeners and a margin) fit, as far as the hard limit allows.
 void raise_fd_limit(const config::Config& cfg) {
@@ -63,7 +61,7 @@ class Reloader {
     }
     std::vector<std::string> restart;
     for (const std::string& key : config::changed_config_keys(running_, next)) {
-      if (key.rfind("ratelimit.", 0) != 0 && key != "log.level") restart.push_back(key);
+      if (!config::reloads_live(key)) restart.push_back(key);
     }
     if (!limiter_.configure(next.ratelimit, uv_hrtime(), error)) {  // checked above: not expected
       obs::error("configuration reload failed: {}; keeping the running configuration", error);
@@ -136,7 +134,7 @@ int run(const config::CliOptions& cli, const config::Config& cfg) {
     c->draining = true;
     obs::info("signal {}: draining ({} client(s), {} request(s) in flight)", signum, c->server->client_count(),
               c->pool->inflight());
-    c->server->drain(kDrainDeadlineMs, [c] {
+    c->server->drain(static_cast<uint64_t>(c->server->config().server.drain_timeout_ms), [c] {
       c->cache->shutdown();
       c->pool->shutdown(errors::kShuttingDown);
       obs::info("drained; exiting");
@@ -182,6 +180,10 @@ int main(int argc, char** argv) {
   }
   if (cli.help) {
     std::fputs(config::usage_text().c_str(), stdout);
+    return 0;
+  }
+  if (cli.print_defaults) {
+    std::fputs(config::default_config_report().c_str(), stdout);
     return 0;
   }
   if (cli.version) {

@@ -6,7 +6,7 @@
 namespace respite::config {
 namespace {
 
-enum class Flag { Config, Listen, Upstream, Set, LogLevel, CheckConfig, Version, Help };
+enum class Flag { Config, Listen, Upstream, Set, LogLevel, CheckConfig, PrintDefaults, Version, Help };
 
 struct FlagSpec {
   std::string_view long_name;   // "--config"
@@ -22,6 +22,7 @@ constexpr FlagSpec kFlags[] = {
     {"--set", "", Flag::Set, true},
     {"--log-level", "", Flag::LogLevel, true},
     {"--check-config", "", Flag::CheckConfig, false},
+    {"--print-default-config", "", Flag::PrintDefaults, false},
     {"--version", "", Flag::Version, false},
     {"--help", "-h", Flag::Help, false},
 };
@@ -103,6 +104,7 @@ bool parse_cli(int argc, char** argv, CliOptions& out, std::string& error) {
         break;
       }
       case Flag::CheckConfig: opts.check_config = true; break;
+      case Flag::PrintDefaults: opts.print_defaults = true; break;
       case Flag::Version: opts.version = true; break;
       case Flag::Help: opts.help = true; break;
     }
@@ -131,6 +133,10 @@ Options:
       --log-level LEVEL   trace, debug, info, warn, error, critical or off
       --check-config      load and validate the configuration, print it and exit
                           (exit status 0 if valid)
+      --print-default-config
+                          print every setting at its built-in default, as TOML, each
+                          marked "reload: live" (applied on SIGHUP) or "reload: restart",
+                          and exit
       --version           print the version and exit
   -h, --help              print this help and exit
 

@@ -16,6 +16,7 @@ struct CliOptions {
   std::optional<std::string> upstream;                     // --upstream URL (upstream.url)
   std::optional<std::string> log_level;                    // --log-level LEVEL (log.level)
   bool check_config = false;                               // --check-config: validate, print, exit
+  bool print_defaults = false;                             // --print-default-config: print every default, exit
   bool version = false;                                    // --version: print the version, exit
   bool help = false;                                       // --help/-h: print usage_text(), exit
 };

@@ -28,6 +28,7 @@ struct ServerConfig {
   int tcp_backlog = 511;                  // listen(2) backlog
   size_t max_clients = 10000;             // accepted connections beyond this get an error and are closed
   int tcp_keepalive_s = 300;              // TCP keepalive on client sockets (0 = off)
+  int drain_timeout_ms = 5000;            // SIGTERM: longest wait for in-flight replies before closing
 };
 
 // A named user clients may authenticate as with AUTH <name> <password> (client.users).

@@ -87,6 +87,7 @@ const Field kFields[] = {
     RESPITE_FIELD(server, tcp_backlog, Kind::Int),
     RESPITE_FIELD(server, max_clients, Kind::Count),
     RESPITE_FIELD(server, tcp_keepalive_s, Kind::Int),
+    RESPITE_FIELD(server, drain_timeout_ms, Kind::Int),
     RESPITE_FIELD(client, max_bulk_len, Kind::Bytes),
     RESPITE_FIELD(client, max_args, Kind::Count),
     RESPITE_FIELD(client, max_inline_len, Kind::Bytes),
@@ -741,6 +742,32 @@ std::vector<std::string> changed_config_keys(const Config& before, const Config&
     if (differ) keys.push_back(full_key(f));
   }
   return keys;
+}
+
+bool reloads_live(std::string_view key) {
+  // Kept in step with what the Reloader in src/app/main.cpp applies.
+  return key.substr(0, 10) == "ratelimit." || key == "log.level";
+}
+
+std::string default_config_report() {
+  Config defaults;
+  std::string out =
+      "# respite's built-in defaults (respite --print-default-config). \"reload: live\": a new\n"
+      "# value is applied on SIGHUP; \"reload: restart\": it takes a restart.\n";
+  std::string_view table;
+  for (const auto& f : kFields) {
+    if (f.table != table) {
+      table = f.table;
+      out += '\n';
+      out += '[';
+      out += table;
+      out += "]\n";
+    }
+    const std::string key = full_key(f);
+    out += std::string(f.name) + " = " + render_value(defaults, f) + "  # reload: " +
+           (reloads_live(key) ? "live" : "restart") + "\n";
+  }
+  return out;
 }
 
 std::vector<std::string> known_config_keys() {

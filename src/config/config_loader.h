@@ -57,6 +57,13 @@ std::string dump_config(const Config& config);
 // The keys ("table.key") whose values differ between two configs (a reload's changes).
 std::vector<std::string> changed_config_keys(const Config& before, const Config& after);
 
+// Whether a key's new value is applied on SIGHUP ("live"); the others need a restart.
+bool reloads_live(std::string_view key);
+
+// --print-default-config: every key at its built-in default, as TOML, each value line ending
+// in "# reload: live" or "# reload: restart". docs/configuration.md is checked against it.
+std::string default_config_report();
+
 // Every settable key, "table.key", in declaration order (for docs and tests).
 std::vector<std::string> known_config_keys();
 

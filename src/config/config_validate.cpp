@@ -186,6 +186,8 @@ bool validate_config(Config& c, const std::function<std::string(std::string_view
   if (c.server.tcp_backlog < 1) return fail("server.tcp_backlog", "must be at least 1");
   if (c.server.max_clients < 1) return fail("server.max_clients", "must be at least 1");
   if (c.server.tcp_keepalive_s < 0) return fail("server.tcp_keepalive_s", "must be 0 (off) or more seconds");
+  if (c.server.drain_timeout_ms < 0 || c.server.drain_timeout_ms > 3'600'000)
+    return fail("server.drain_timeout_ms", "must be between 0 and 3600000 ms");
 
   // [client]
   if (c.client.max_bulk_len < 1) return fail("client.max_bulk_len", "must be at least 1 byte");

@@ -303,7 +303,8 @@ TEST_F(FakeLimitsTest, SigtermDrainsInFlightRequestsThenExits) {
 
 TEST_F(FakeLimitsTest, SigtermWithAReplyNeverReleasedExitsAtTheDrainDeadline) {
   SKIP_IN_DIRECT_MODE();
-  start({"upstream.command_timeout_ms=0"});  // only the drain deadline may end the wait
+  // Only the drain deadline (server.drain_timeout_ms) may end the wait.
+  start({"upstream.command_timeout_ms=0", "server.drain_timeout_ms=1500"});
   fake_.set_holding(true);
   RawConn busy = client();
   ASSERT_TRUE(busy.send_all(resp_command({"GET", "never"}), deadline_in(kWait)));
@@ -311,11 +312,12 @@ TEST_F(FakeLimitsTest, SigtermWithAReplyNeverReleasedExitsAtTheDrainDeadline) {
 
   const auto t0 = Clock::now();
   respite_->send_signal(SIGTERM);
-  auto status = respite_->wait_exit(t0 + 8s);  // 5 s drain deadline plus slack
+  auto status = respite_->wait_exit(t0 + 6s);  // 1.5 s drain deadline plus slack
   const long long took = ms_since(t0);
-  ASSERT_TRUE(status) << "respite still running 8 s after SIGTERM";
+  ASSERT_TRUE(status) << "respite still running 6 s after SIGTERM";
   EXPECT_TRUE(status->ok()) << status->describe();
-  EXPECT_GE(took, 4500) << "respite gave up on the in-flight request before its drain deadline";
+  EXPECT_GE(took, 1400) << "respite gave up on the in-flight request before its drain deadline";
+  EXPECT_LT(took, 4500) << "the drain took longer than server.drain_timeout_ms (1500 ms) by far";
   EXPECT_TRUE(respite_->log_contains("drain deadline passed; closing 1 remaining client(s)"));
   bool closed = false;
   std::string got = busy.read_until_closed(deadline_in(kWait), &closed);

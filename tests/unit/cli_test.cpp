@@ -87,8 +87,9 @@ TEST(Cli, ShortFlags) {
 }
 
 TEST(Cli, BooleanFlags) {
-  CliOptions o = parse_ok({"--check-config", "--version", "--help"});
+  CliOptions o = parse_ok({"--check-config", "--print-default-config", "--version", "--help"});
   EXPECT_TRUE(o.check_config);
+  EXPECT_TRUE(o.print_defaults);
   EXPECT_TRUE(o.version);
   EXPECT_TRUE(o.help);
 }
@@ -153,7 +154,7 @@ TEST(Cli, EmptyConfigPathIsAnError) { parse_err({"--config="}); }
 TEST(Cli, UsageMentionsEveryFlagAndVariable) {
   std::string u = usage_text();
   for (const char* s : {"--config", "-c", "--listen", "--upstream", "--set", "--log-level", "--check-config",
-                        "--version", "--help", "-h", "RESPITE_UPSTREAM_URL", "RESPITE_UPSTREAM_PASSWORD",
+                        "--print-default-config", "--version", "--help", "-h", "RESPITE_UPSTREAM_URL", "RESPITE_UPSTREAM_PASSWORD",
                         "RESPITE_CLIENT_PASSWORD", "RESPITE_LOG_LEVEL"}) {
     EXPECT_NE(u.find(s), std::string::npos) << s;
   }

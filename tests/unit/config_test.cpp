@@ -7,6 +7,7 @@
 #include <atomic>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 #include <map>
 #include <string>
 
@@ -274,8 +275,67 @@ TEST(ConfigRateLimit, ExampleFilesLoad) {
   EXPECT_GE(cfg.ratelimit.rules.size(), 3u);
 }
 
+// docs/configuration.md's key tables (| `key` | type | default | reload | meaning |) against
+// what the binary reports with --print-default-config: every key, its default, and whether a
+// SIGHUP applies it.
+TEST(ConfigLoader, DocsTablesMatchTheDefaultsTheBinaryReports) {
+  std::ifstream docs(std::string(RESPITE_SOURCE_DIR) + "/docs/configuration.md");
+  std::string docs_text((std::istreambuf_iterator<char>(docs)), {});
+  // Cells of one table row, split at pipes that are not escaped.
+  auto cells = [](const std::string& line) {
+    std::vector<std::string> out;
+    std::string cell;
+    for (size_t i = 1; i < line.size(); ++i) {
+      if (line[i] == '|' && line[i - 1] != '\\') {
+        out.push_back(cell.substr(cell.find_first_not_of(' '), cell.find_last_not_of(' ') - cell.find_first_not_of(' ') + 1));
+        cell.clear();
+      } else {
+        cell += line[i];
+      }
+    }
+    return out;
+  };
+  std::map<std::string, std::vector<std::string>> rows;  // key -> cells
+  std::istringstream in(docs_text);
+  for (std::string line; std::getline(in, line);) {
+    if (line.rfind("| `", 0) != 0) continue;
+    std::vector<std::string> c = cells(line);
+    if (c.size() == 5 && c[0].size() > 2) rows[c[0].substr(1, c[0].size() - 2)] = c;
+  }
+  std::map<std::string, std::pair<std::string, std::string>> reported;  // key -> (default, reload)
+  std::istringstream report(default_config_report());
+  std::string table;
+  for (std::string line; std::getline(report, line);) {
+    if (line.empty() || line[0] == '#') continue;
+    if (line[0] == '[') {
+      table = line.substr(1, line.size() - 2);
+      continue;
+    }
+    const size_t eq = line.find(" = "), mark = line.rfind("  # reload: ");
+    ASSERT_NE(eq, std::string::npos) << line;
+    ASSERT_NE(mark, std::string::npos) << line;
+    reported[table + "." + line.substr(0, eq)] = {line.substr(eq + 3, mark - eq - 3), line.substr(mark + 12)};
+  }
+  ASSERT_EQ(reported.size(), known_config_keys().size());
+  // The report is itself a config file that loads to the defaults.
+  expect_same(load_ok(with_file(TempFile(default_config_report()))), load_ok(CliOptions{}));
+  for (const auto& key : known_config_keys()) {
+    auto row = rows.find(key);
+    ASSERT_NE(row, rows.end()) << key << " has no row in a docs/configuration.md key table";
+    const auto& [value, reload] = reported[key];
+    const std::string& doc_default = row->second[2];
+    if (value == "[]" && row->second[1] == "array of tables") {
+      EXPECT_EQ(doc_default, "none") << key;
+    } else {
+      EXPECT_EQ(doc_default, "`" + value + "`") << key;
+    }
+    EXPECT_EQ(row->second[3], reload) << key;
+    EXPECT_EQ(reload, reloads_live(key) ? "live" : "restart") << key;
+  }
+}
+
 TEST(ConfigLoader, KnownKeysCoverEveryField) {
-  EXPECT_EQ(known_config_keys().size(), 48u);
+  EXPECT_EQ(known_config_keys().size(), 49u);
 }
 
 TEST(ConfigLoader, LoadsFile) {

@@ -51,13 +51,13 @@ class Reloader {
   Reloader(const config::CliOptions& cli, const config::Config& running, ratelimit::Limiter& limiter)
       : cli_(cli), running_(running), limiter_(limiter) {}
 
-  void reload() {
+  // False with `error` (also logged) when the new configuration is invalid.
+  bool reload(std::string& error) {
     config::Config next;
-    std::string error;
     if (!config::load_config(cli_, config::Environment{}, next, error) ||
         !ratelimit::Limiter::check(next.ratelimit, cmd::CommandTable::builtin(), error)) {
       obs::error("configuration reload failed: {}; keeping the running configuration", error);
-      return;
+      return false;
     }
     std::vector<std::string> restart;
     for (const std::string& key : config::changed_config_keys(running_, next)) {
@@ -65,7 +65,7 @@ class Reloader {
     }
     if (!limiter_.configure(next.ratelimit, uv_hrtime(), error)) {  // checked above: not expected
       obs::error("configuration reload failed: {}; keeping the running configuration", error);
-      return;
+      return false;
     }
     if (next.log.level != running_.log.level) obs::set_log_level(next.log.level);
     running_.ratelimit = next.ratelimit;
@@ -78,7 +78,10 @@ class Reloader {
     obs::info("configuration reloaded from {} (rate-limit rules: {}, generation {})",
               cli_.config_path.empty() ? std::string("defaults and flags") : cli_.config_path,
               next.ratelimit.rules.size(), limiter_.generation());
+    return true;
   }
+
+  const config::Config& running() const { return running_; }
 
  private:
   const config::CliOptions& cli_;
@@ -99,6 +102,8 @@ int run(const config::CliOptions& cli, const config::Config& cfg) {
   }
   proxy::Server server(loop, cfg, pool, cache, limiter);
   Reloader reloader(cli, cfg, limiter);
+  server.set_reload_handler([&reloader](std::string& error) { return reloader.reload(error); },
+                            &reloader.running());
 
   // Listen once the pool's first connection attempts are over (connected or failed,
   // within upstream.connect_timeout_ms), so early clients of a healthy Redis are served.
@@ -148,10 +153,11 @@ int run(const config::CliOptions& cli, const config::Config& cfg) {
   uv_signal_start(&sigterm, on_signal, SIGTERM);
   uv_signal_start(&sigint, on_signal, SIGINT);
   uv_signal_init(loop.raw(), &sighup);
-  sighup.data = &reloader;
+  sighup.data = &server;
   uv_signal_start(&sighup, [](uv_signal_t* h, int) {
     obs::info("SIGHUP: reloading the configuration");
-    static_cast<Reloader*>(h->data)->reload();
+    std::string error;
+    static_cast<proxy::Server*>(h->data)->reload(error);  // logs either way
   }, SIGHUP);
   uv_unref(reinterpret_cast<uv_handle_t*>(&sighup));
 

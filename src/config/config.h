@@ -127,6 +127,10 @@ struct RateLimitConfig {
   bool operator==(const RateLimitConfig&) const = default;
 };
 
+struct AdminConfig {
+  std::vector<std::string> users = {"admin"};  // with client auth on: the users allowed RESPITE admin commands
+};
+
 struct LogConfig {
   std::string level = "info";  // trace, debug, info, warn, error, critical, off
 };
@@ -137,6 +141,7 @@ struct Config {
   UpstreamConfig upstream;
   CacheConfig cache;
   RateLimitConfig ratelimit;
+  AdminConfig admin;
   LogConfig log;
 };
 

@@ -129,12 +129,13 @@ const Field kFields[] = {
     RESPITE_FIELD(ratelimit, max_delayed, Kind::Count),
     RESPITE_FIELD(ratelimit, classes, Kind::LimitClasses),
     RESPITE_FIELD(ratelimit, rules, Kind::LimitRules),
+    RESPITE_FIELD(admin, users, Kind::Words),
     RESPITE_FIELD(log, level, Kind::String),
 };
 
 #undef RESPITE_FIELD
 
-constexpr std::string_view kTables[] = {"server", "client", "upstream", "cache", "ratelimit", "log"};
+constexpr std::string_view kTables[] = {"server", "client", "upstream", "cache", "ratelimit", "admin", "log"};
 
 std::string full_key(const Field& f) { return std::string(f.table) + "." + std::string(f.name); }
 
@@ -511,7 +512,7 @@ bool load_file(Loader& loader, const std::string& path, std::string& error) {
     if (!is_table_name(table)) {
       if (table_node.is_table()) {
         error = node_origin(path, table_node) + ": unknown config table '[" + std::string(table) +
-                "]' (known tables: [server], [client], [upstream], [cache], [ratelimit], [log])";
+                "]' (known tables: [server], [client], [upstream], [cache], [ratelimit], [admin], [log])";
       } else {
         error = unknown_key_error("", table, node_origin(path, table_node));
       }

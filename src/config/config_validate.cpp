@@ -289,6 +289,13 @@ bool validate_config(Config& c, const std::function<std::string(std::string_view
     if (!validate_ratelimit(c.ratelimit, key, why)) return fail(key, why);
   }
 
+  // [admin]
+  for (size_t i = 0; i < c.admin.users.size(); ++i) {
+    const std::string& u = c.admin.users[i];
+    if (u.empty() || std::any_of(u.begin(), u.end(), [](char ch) { return ch == ' ' || is_control(ch); }))
+      return fail("admin.users", "entry " + std::to_string(i + 1) + " is empty or has spaces or control characters");
+  }
+
   // [log]
   std::string level = c.log.level;
   std::transform(level.begin(), level.end(), level.begin(), [](unsigned char ch) { return std::tolower(ch); });

@@ -113,7 +113,9 @@ class ClientSession final : private net::StreamHandler,
   void handle_auth(Args args);
   void handle_hello(Args args);
   bool handle_select(const resp::Request& req, std::string_view raw);
+  // RESPITE admin commands (session_admin.cpp).
   bool handle_respite(Args args);
+  bool handle_respite_cache(Args args);
   bool handle_respite_ratelimit(Args args);
 
   // Rate limits (session_limits.cpp). The common case first, inline: a known command other

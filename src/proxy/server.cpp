@@ -10,7 +10,9 @@
 #include "net/stream.h"
 #include "obs/log.h"
 #include "proxy/client_session.h"
+#include "cache/near_cache.h"
 #include "ratelimit/limiter.h"
+#include "upstream/upstream_pool.h"
 
 namespace respite::proxy {
 
@@ -29,6 +31,7 @@ Server::Server(net::Loop& loop, const config::Config& cfg, upstream::UpstreamPoo
       idle_timer_(loop),
       drain_timer_(loop) {
   index_denied_commands();
+  started_ms_ = loop.now_ms();
   limits_.max_bulk_len = cfg.client.max_bulk_len;
   limits_.max_args = cfg.client.max_args;
   limits_.max_inline_len = cfg.client.max_inline_len;
@@ -312,6 +315,59 @@ void Server::release_held() {
     uint64_t due = delayed_.next_due();
     delay_timer_.start(due > now ? (due - now + 999'999) / 1'000'000 : 0, 0, [this] { release_held(); });
   }
+}
+
+}  // namespace respite::proxy
+
+namespace respite::proxy {
+
+// ---- admin -----------------------------------------------------------------------------
+
+bool Server::reload(std::string& error) {
+  if (!reload_) {
+    error = "reloading is not available";
+    ++stats_.reload_failures;
+    return false;
+  }
+  bool ok = reload_(error);
+  ++(ok ? stats_.reloads : stats_.reload_failures);
+  return ok;
+}
+
+bool Server::is_admin(std::string_view user) const {
+  const auto& admins = cfg_.admin.users;
+  return std::find(admins.begin(), admins.end(), user) != admins.end();
+}
+
+std::string Server::stats_text() const {
+  std::string out = "# Server\r\n";
+  auto line = [&](std::string_view key, uint64_t value) {
+    out.append(key).append(":").append(std::to_string(value)).append("\r\n");
+  };
+  line("uptime_s", (loop_.now_ms() - started_ms_) / 1000);
+  line("clients", sessions_.size());
+  line("draining", draining_ ? 1 : 0);
+  line("accepted", stats_.accepted);
+  line("rejected", stats_.rejected);
+  line("commands", stats_.commands);
+  line("forwarded", stats_.forwarded);
+  line("local_errors", stats_.local_errors);
+  line("protocol_errors", stats_.protocol_errors);
+  line("limit_closes", stats_.limit_closes);
+  line("denied", stats_.denied);
+  line("auth_failures", stats_.auth_failures);
+  line("pinned_refused", stats_.pinned_refused);
+  line("rate_limited", stats_.rate_limited);
+  line("config_reloads", stats_.reloads);
+  line("config_reload_failures", stats_.reload_failures);
+  out += "\r\n# Upstream\r\n";
+  line("pool_size", pool_.size());
+  line("pool_ready", pool_.ready_count());
+  line("inflight", pool_.inflight());
+  line("pinned", pool_.pinned_count());
+  line("pinned_idle", pool_.pinned_idle_count());
+  out += "\r\n" + cache_.stats_text() + "\r\n" + limiter_.stats_text(delayed_.size());
+  return out;
 }
 
 }  // namespace respite::proxy

@@ -52,6 +52,8 @@ struct ServerStats {
   uint64_t auth_failures = 0;  // AUTH / HELLO AUTH with wrong credentials
   uint64_t pinned_refused = 0; // requests refused because upstream.max_pinned was reached
   uint64_t rate_limited = 0;   // requests refused by a rate limit (-RATELIMITED)
+  uint64_t reloads = 0;        // configuration reloads applied (SIGHUP, RESPITE RELOAD)
+  uint64_t reload_failures = 0;  // reloads refused (invalid configuration)
 };
 
 class Server {
@@ -98,6 +100,19 @@ class Server {
   size_t client_count() const { return sessions_.size(); }
   const std::vector<std::string>& bound_addresses() const { return bound_; }
 
+  // Configuration reload (SIGHUP and RESPITE RELOAD both come here): `fn` is main's Reloader.
+  // `running`: the settings in effect, live ones as reloaded (RESPITE CONFIG shows it).
+  void set_reload_handler(std::function<bool(std::string& error)> fn, const config::Config* running) {
+    reload_ = std::move(fn);
+    running_ = running;
+  }
+  const config::Config& running_config() const { return running_ ? *running_ : cfg_; }
+  bool reload(std::string& error);
+  // Whether a client authenticated as `user` may run RESPITE admin commands (admin.users).
+  bool is_admin(std::string_view user) const;
+  // RESPITE STATS: INFO-style sections (server, upstream, near-cache, rate limits).
+  std::string stats_text() const;
+
   // Called by a session from its close callback, just before it deletes itself.
   void on_session_closed(ClientSession* s);
 
@@ -132,6 +147,9 @@ class Server {
   net::Timer drain_timer_;                            // drain deadline
   std::function<void()> drained_;                     // drain completion callback
   bool draining_ = false;                             // drain() was called
+  std::function<bool(std::string&)> reload_;          // applies a reload (main's Reloader)
+  const config::Config* running_ = nullptr;           // the Reloader's view of the settings in effect
+  uint64_t started_ms_ = 0;                           // loop time at construction (uptime)
 };
 
 }  // namespace respite::proxy

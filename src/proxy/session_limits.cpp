@@ -3,12 +3,9 @@
 #include <uv.h>
 
 #include "auth/authenticator.h"
-#include "core/errors.h"
-#include "core/parse.h"
 #include "proxy/client_session.h"
 #include "proxy/server.h"
 #include "ratelimit/identity.h"
-#include "resp/resp_writer.h"
 
 namespace respite::proxy {
 
@@ -53,28 +50,6 @@ void ClientSession::release_hold() {
   if (!held_) return;
   held_ = false;
   resume();
-}
-
-// RESPITE RATELIMIT STATS | BUCKETS [count] | RESET
-bool ClientSession::handle_respite_ratelimit(Args args) {
-  ratelimit::Limiter& limiter = server_.limiter();
-  auto is = [&](size_t i, std::string_view word) { return args.size() > i && cmd::iequals(args[i], word); };
-  if (args.size() == 3 && is(2, "stats")) {
-    reply_local(resp::bulk_string(limiter.stats_text(server_.held())));
-  } else if ((args.size() == 3 || args.size() == 4) && is(2, "buckets")) {
-    int64_t count = 100;
-    if (args.size() == 4 && (!core::parse_integer(args[3], count) || count < 0)) {
-      reply_error("-ERR RESPITE RATELIMIT BUCKETS count must be a non-negative integer\r\n");
-      return true;
-    }
-    reply_local(resp::bulk_string(limiter.buckets_text(uv_hrtime(), static_cast<size_t>(count))));
-  } else if (args.size() == 3 && is(2, "reset")) {
-    limiter.reset();
-    reply_local(errors::kOk);
-  } else {
-    reply_error("-ERR unknown or malformed RESPITE RATELIMIT command. Try RESPITE RATELIMIT STATS|BUCKETS [count]|RESET.\r\n");
-  }
-  return true;
 }
 
 }  // namespace respite::proxy

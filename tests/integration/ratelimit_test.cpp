@@ -940,7 +940,8 @@ TEST_F(RateLimitTest, DisabledAppliesNoRule) {
 TEST_F(RateLimitTest, AuthenticatedClientsAreLimitedByTheirUser) {
   const std::string config = kNoCache +
                              "[client]\nusers = [{ name = \"app\", password = \"app-pw\" },"
-                             " { name = \"ops\", password = \"ops-pw\" }]\n\n[ratelimit]\n\n" +
+                             " { name = \"ops\", password = \"ops-pw\" }, { name = \"admin\", password = \"admin-pw\" }]\n\n"
+                             "[ratelimit]\n\n" +
                              Rule("app-user", 0.1, 2).clients(R"(["user:app"])").toml() +
                              Rule("before-auth", 0.1, 4).clients(R"(["addr:*"])").toml();
   StackOptions o;
@@ -966,8 +967,11 @@ TEST_F(RateLimitTest, AuthenticatedClientsAreLimitedByTheirUser) {
   ASSERT_EQ(one(ops, {"AUTH", "ops", "ops-pw"}), kOk);
   const Tally t_ops = tally(pipelined(ops, repeat({"GET", "k"}, 50)), "app-user");
   EXPECT_EQ(t_ops.ok, 50) << (t_ops.bad.empty() ? "" : t_ops.bad.front());
-  // BUCKETS names the identities.
-  const std::string buckets = one(ops, {"RESPITE", "RATELIMIT", "BUCKETS"});
+  // BUCKETS names the identities; only admin.users (default ["admin"]) may ask.
+  EXPECT_TRUE(starts_with(one(ops, {"RESPITE", "RATELIMIT", "BUCKETS"}), "-NOPERM")) << "ops is not an admin";
+  RawConn admin_conn = stack().raw();
+  ASSERT_EQ(one(admin_conn, {"AUTH", "admin", "admin-pw"}), kOk);
+  const std::string buckets = one(admin_conn, {"RESPITE", "RATELIMIT", "BUCKETS"});
   EXPECT_NE(buckets.find("rule=app-user identity=user:app tokens=0 burst=2"), std::string::npos) << buckets;
   EXPECT_NE(buckets.find("rule=before-auth identity=addr:127.0.0.1:"), std::string::npos) << buckets;
 }

@@ -66,6 +66,7 @@ void expect_same(const Config& a, const Config& b) {
   SAME(upstream.address.path); SAME(upstream.address.username); SAME(upstream.address.password);
   SAME(upstream.address.db);
   SAME(ratelimit);
+  SAME(admin.users);
   SAME(log.level);
 #undef SAME
 }
@@ -335,7 +336,7 @@ TEST(ConfigLoader, DocsTablesMatchTheDefaultsTheBinaryReports) {
 }
 
 TEST(ConfigLoader, KnownKeysCoverEveryField) {
-  EXPECT_EQ(known_config_keys().size(), 49u);
+  EXPECT_EQ(known_config_keys().size(), 50u);
 }
 
 TEST(ConfigLoader, LoadsFile) {

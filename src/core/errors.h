@@ -18,6 +18,10 @@ inline constexpr std::string_view kUpstreamBusy =
     "-ERR upstream busy: too many requests in flight on the upstream connection\r\n";
 inline constexpr std::string_view kMaxClients = "-ERR max number of clients reached\r\n";
 inline constexpr std::string_view kShuttingDown = "-ERR respite is shutting down\r\n";
+// A reply still awaited when the drain deadline (server.drain_timeout_ms) passes.
+inline constexpr std::string_view kDrainTimeout =
+    "-ERR respite is shutting down: no reply from Redis within server.drain_timeout_ms; the command may or may "
+    "not have run\r\n";
 inline constexpr std::string_view kOk = "+OK\r\n";
 inline constexpr std::string_view kNoAuth = "-NOAUTH Authentication required.\r\n";
 inline constexpr std::string_view kWrongPass = "-WRONGPASS invalid username-password pair or user is disabled.\r\n";

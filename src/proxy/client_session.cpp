@@ -417,6 +417,30 @@ void ClientSession::cancel_inflight() {
   inflight_conn_ = nullptr;
 }
 
+void ClientSession::fail_pending(std::string_view error_line) {
+  if (closed_) return;
+  cache::NearCache& nc = server_.cache();
+  for (size_t i = 0; i < slots_.size(); ++i) {
+    Slot& s = slots_[i];
+    if (s.ready || !s.conn) continue;
+    if (s.fetch) {
+      nc.cancel(s.ticket, this);
+    } else {
+      s.conn->cancel(s.ticket);
+    }
+    if (s.after != CacheAfter::None) cache_on_reply(s);
+    s.data.assign(error_line);
+    s.ready = true;
+  }
+  marks_.clear();
+  inflight_ = 0;
+  inflight_conn_ = nullptr;
+  release_ready_slots();
+  finishing_ = true;
+  stream_->pause_reading();
+  after_output();  // writes what is owed, then closes (no slot is left)
+}
+
 void ClientSession::close() {
   if (closed_) return;
   closed_ = true;

@@ -61,6 +61,9 @@ class ClientSession final : private net::StreamHandler,
   void drain();
   // Closes now; pending replies are dropped.
   void close();
+  // Drain deadline: every reply still awaited is answered `error_line` (in its place), then
+  // the connection closes once that is written.
+  void fail_pending(std::string_view error_line);
   uint64_t id() const { return id_; }
   uint64_t last_activity_ms() const { return last_activity_ms_; }
   bool idle() const { return slots_.empty() && stream_ && stream_->pending_output() == 0 && !pinned_; }

@@ -120,7 +120,13 @@ void Server::drain(uint64_t deadline_ms, std::function<void()> done) {
   for (auto* s : snapshot()) s->drain();
   drain_timer_.start(deadline_ms, 0, [this] {
     if (!sessions_.empty()) obs::warn("drain deadline passed; closing {} remaining client(s)", sessions_.size());
-    for (auto* s : snapshot()) s->close();
+    // Replies still awaited get an error in their place; a client that does not read them
+    // within another second is closed anyway.
+    for (auto* s : snapshot()) s->fail_pending(errors::kDrainTimeout);
+    drain_timer_.start(1000, 0, [this] {
+      for (auto* s : snapshot()) s->close();
+      check_drained();
+    });
     check_drained();
   });
   check_drained();

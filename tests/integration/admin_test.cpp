@@ -100,5 +100,36 @@ TEST_F(AdminTest, OnlyAdminUsersMayRunThemWhenClientsAuthenticate) {
   EXPECT_EQ(one(boss, {"RESPITE", "RELOAD"}), kOk);
 }
 
+// SIGTERM while a pipeline of slow commands is running: respite stops accepting, answers every
+// request it had read (none is lost or left unanswered), then exits 0 within the drain timeout.
+TEST_F(AdminTest, SigtermDuringASlowPipelineAnswersEverythingThenExitsZero) {
+  start(kBase + "[server]\ndrain_timeout_ms = 5000\n");
+  Client redis = stack().connect_redis();
+  RawConn c = stack().raw();
+  std::string batch;
+  for (int i = 0; i < 10; ++i) {
+    batch += resp_command({"BLPOP", "drain:none", "0.1"});  // 100 ms each, on a pinned connection
+    batch += resp_command({"INCR", "drain:n"});
+  }
+  ASSERT_TRUE(c.send_all(batch, deadline_in(kWait)));
+  ASSERT_EQ(next_reply(c), "*-1\r\n");  // the pipeline is running
+  const auto t0 = Clock::now();
+  stack().respite()->send_signal(SIGTERM);
+  std::vector<std::string> replies = {"*-1\r\n"};
+  for (int i = 1; i < 20; ++i) replies.push_back(next_reply(c));
+  for (int i = 0; i < 10; ++i) {
+    EXPECT_EQ(replies[2 * i], "*-1\r\n") << "BLPOP #" << i;
+    EXPECT_EQ(replies[2 * i + 1], cat(":", i + 1, "\r\n")) << "INCR #" << i;
+  }
+  bool closed = false;
+  EXPECT_EQ(c.read_until_closed(deadline_in(kWait), &closed), "");
+  EXPECT_TRUE(closed);
+  auto status = stack().respite()->wait_exit(t0 + 6s);
+  ASSERT_TRUE(status) << "respite still running 6 s after SIGTERM";
+  EXPECT_TRUE(status->ok()) << status->describe();
+  EXPECT_LT(ms_since(t0), 5000) << "it should not have needed the whole drain timeout";
+  EXPECT_EQ(redis.call({"GET", "drain:n"}), "\"10\"");  // every acknowledged INCR ran, once
+}
+
 }  // namespace
 }  // namespace respite::test

@@ -33,7 +33,7 @@ VG=(valgrind --tool=callgrind --trace-children=no)
 run() {
   local t=$1 n=$2 out=$BENCH_WORK/callgrind.$1.$2 pid i
   if [[ $t == respite ]]; then
-    "${VG[@]}" --callgrind-out-file="$out" "$RESPITE_BIN" --listen "127.0.0.1:$P_SERVER" \
+    "${VG[@]}" --callgrind-out-file="$out" "$RESPITE_BIN" --listen "127.0.0.1:$P_SERVER" --admin "" \
       --upstream "redis://127.0.0.1:$P_REDIS" --log-level warn </dev/null >"$BENCH_WORK/$t.log" 2>&1 &
   else
     "${VG[@]}" --callgrind-out-file="$out" redis-server --port "$P_SERVER" --bind 127.0.0.1 --save '' \

@@ -57,7 +57,7 @@ start_under_callgrind() {
   case "$t" in
     respite)
       # shellcheck disable=SC2086
-      "${VG[@]}" --callgrind-out-file="$out" "$RESPITE_BIN" --listen "127.0.0.1:$P_PROXY" \
+      "${VG[@]}" --callgrind-out-file="$out" "$RESPITE_BIN" --listen "127.0.0.1:$P_PROXY" --admin "" \
         --upstream "redis://127.0.0.1:$P_REDIS" --log-level warn --set cache.enabled=false ${RESPITE_ARGS:-} \
         </dev/null >"$BENCH_WORK/$t.log" 2>&1 &
       ;;

@@ -190,7 +190,7 @@ bench_start_respite() {
   local bin=$1 port=$2 rport=$3
   shift 3
   # shellcheck disable=SC2086
-  "$bin" --listen "127.0.0.1:$port" --upstream "redis://127.0.0.1:$rport" \
+  "$bin" --listen "127.0.0.1:$port" --upstream "redis://127.0.0.1:$rport" --admin "" \
     --log-level "${RESPITE_LOG_LEVEL:-warn}" "$@" ${RESPITE_ARGS:-} \
     </dev/null >"$BENCH_WORK/respite-$port.log" 2>&1 &
   RESPITE_PID=$!

@@ -5,11 +5,12 @@ set -euo pipefail
 
 PACKAGES=(
   build-essential cmake pkg-config
-  libuv1-dev libhiredis-dev libxxhash-dev libspdlog-dev libtomlplusplus-dev libgtest-dev
+  libuv1-dev libhiredis-dev libxxhash-dev libspdlog-dev libtomlplusplus-dev libgtest-dev libhttp-parser-dev
   redis-server redis-tools
   clang libclang-rt-14-dev
   python3 python3-redis ruby ruby-redis
   nutcracker
+  prometheus  # promtool, which checks the /metrics output in the integration tests
 )
 
 missing=()

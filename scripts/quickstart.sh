@@ -30,7 +30,7 @@ else
   done
   echo "quickstart: started redis-server on 127.0.0.1:$REDIS_PORT (pid $redis_pid)"
 fi
-echo "quickstart: respite on 127.0.0.1:$RESPITE_PORT -> redis://127.0.0.1:$REDIS_PORT ; try: redis-cli -p $RESPITE_PORT ping"
+echo "quickstart: respite on 127.0.0.1:$RESPITE_PORT -> redis://127.0.0.1:$REDIS_PORT ; try: redis-cli -p $RESPITE_PORT ping (metrics: curl http://127.0.0.1:9180/metrics)"
 build/respite --config conf/respite.toml --listen "127.0.0.1:$RESPITE_PORT" \
   --upstream "redis://127.0.0.1:$REDIS_PORT" "$@" &
 respite_pid=$!

@@ -9,6 +9,8 @@
 #include <cstdio>
 #include <string>
 
+#include "admin/endpoints.h"
+#include "admin/http_server.h"
 #include "cache/near_cache.h"
 #include "config/cli.h"
 #include "config/config_loader.h"
@@ -105,6 +107,18 @@ int run(const config::CliOptions& cli, const config::Config& cfg) {
   server.set_reload_handler([&reloader](std::string& error) { return reloader.reload(error); },
                             &reloader.running());
 
+  // The admin listener starts first: /livez answers at once, /readyz once Redis is reachable.
+  admin::Endpoints endpoints(server, pool, cache, limiter, RESPITE_VERSION);
+  admin::HttpServer admin_http(loop, [&endpoints](const admin::HttpRequest& r) { return endpoints.handle(r); });
+  if (!cfg.admin.listen.empty()) {
+    std::string error;
+    if (!admin_http.start(cfg.admin.listen, error)) {
+      obs::error("cannot open the admin listener (admin.listen {}): {}", cfg.admin.listen, error);
+      return 1;
+    }
+    obs::info("admin listening on http {}", admin_http.bound());
+  }
+
   // Listen once the pool's first connection attempts are over (connected or failed,
   // within upstream.connect_timeout_ms), so early clients of a healthy Redis are served.
   obs::info("respite {} forwarding to {} with {} pooled connection(s)", RESPITE_VERSION,
@@ -123,12 +137,13 @@ int run(const config::CliOptions& cli, const config::Config& cfg) {
   // Signals: first SIGTERM/SIGINT drains; a second one exits at once.
   struct SignalCtx {
     proxy::Server* server;
+    admin::HttpServer* admin;
     upstream::UpstreamPool* pool;
     cache::NearCache* cache;
     net::Loop* loop;
     uv_signal_t* handles[2];
     bool draining = false;
-  } ctx{&server, &pool, &cache, &loop, {&sigterm, &sigint}};
+  } ctx{&server, &admin_http, &pool, &cache, &loop, {&sigterm, &sigint}};
   auto on_signal = [](uv_signal_t* h, int signum) {
     auto* c = static_cast<SignalCtx*>(h->data);
     if (c->draining) {
@@ -142,6 +157,7 @@ int run(const config::CliOptions& cli, const config::Config& cfg) {
     c->server->drain(static_cast<uint64_t>(c->server->config().server.drain_timeout_ms), [c] {
       c->cache->shutdown();
       c->pool->shutdown(errors::kShuttingDown);
+      c->admin->stop();  // /readyz said 503 all through the drain
       obs::info("drained; exiting");
       c->loop->stop();
     });
@@ -168,6 +184,7 @@ int run(const config::CliOptions& cli, const config::Config& cfg) {
     if (!uv_is_closing(reinterpret_cast<uv_handle_t*>(s))) uv_close(reinterpret_cast<uv_handle_t*>(s), nullptr);
   }
   server.close_all();
+  admin_http.stop();
   cache.shutdown();
   pool.shutdown(errors::kShuttingDown);
   loop.run();

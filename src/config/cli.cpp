@@ -6,7 +6,7 @@
 namespace respite::config {
 namespace {
 
-enum class Flag { Config, Listen, Upstream, Set, LogLevel, CheckConfig, PrintDefaults, Version, Help };
+enum class Flag { Config, Listen, Admin, Upstream, Set, LogLevel, CheckConfig, PrintDefaults, Version, Help };
 
 struct FlagSpec {
   std::string_view long_name;   // "--config"
@@ -18,6 +18,7 @@ struct FlagSpec {
 constexpr FlagSpec kFlags[] = {
     {"--config", "-c", Flag::Config, true},
     {"--listen", "", Flag::Listen, true},
+    {"--admin", "", Flag::Admin, true},
     {"--upstream", "", Flag::Upstream, true},
     {"--set", "", Flag::Set, true},
     {"--log-level", "", Flag::LogLevel, true},
@@ -87,6 +88,7 @@ bool parse_cli(int argc, char** argv, CliOptions& out, std::string& error) {
         opts.config_path = std::move(value);
         break;
       case Flag::Listen: opts.listen = std::move(value); break;
+      case Flag::Admin: opts.admin = std::move(value); break;
       case Flag::Upstream: opts.upstream = std::move(value); break;
       case Flag::LogLevel: opts.log_level = std::move(value); break;
       case Flag::Set: {
@@ -124,6 +126,8 @@ Options:
                           without it every setting has its built-in default
       --listen ADDR       TCP address to listen on, host:port or [ipv6]:port
                           ("" disables TCP); same as --set server.listen=ADDR
+      --admin ADDR        the HTTP admin listener (/livez, /readyz, /metrics, /stats),
+                          host:port ("" disables); same as --set admin.listen=ADDR
       --upstream URL      the Redis server: redis://[[user]:password@]host[:port][/db]
                           or unix:/path/to/socket[?db=N]; same as --set upstream.url=URL
       --set KEY=VALUE     override one setting, e.g. --set client.max_pending=2048,

@@ -15,6 +15,7 @@ struct CliOptions {
   std::optional<std::string> listen;                       // --listen ADDR (server.listen)
   std::optional<std::string> upstream;                     // --upstream URL (upstream.url)
   std::optional<std::string> log_level;                    // --log-level LEVEL (log.level)
+  std::optional<std::string> admin;                        // --admin ADDR (admin.listen)
   bool check_config = false;                               // --check-config: validate, print, exit
   bool print_defaults = false;                             // --print-default-config: print every default, exit
   bool version = false;                                    // --version: print the version, exit

@@ -128,6 +128,7 @@ struct RateLimitConfig {
 };
 
 struct AdminConfig {
+  std::string listen = "127.0.0.1:9180";       // HTTP admin listener (/livez /readyz /metrics /stats); "" disables
   std::vector<std::string> users = {"admin"};  // with client auth on: the users allowed RESPITE admin commands
 };
 

@@ -129,6 +129,7 @@ const Field kFields[] = {
     RESPITE_FIELD(ratelimit, max_delayed, Kind::Count),
     RESPITE_FIELD(ratelimit, classes, Kind::LimitClasses),
     RESPITE_FIELD(ratelimit, rules, Kind::LimitRules),
+    RESPITE_FIELD(admin, listen, Kind::String),
     RESPITE_FIELD(admin, users, Kind::Words),
     RESPITE_FIELD(log, level, Kind::String),
 };
@@ -628,6 +629,7 @@ bool load_layers(const CliOptions& cli, const Environment& env, Loader& loader, 
 
   // 5. dedicated flags
   if (cli.listen && !loader.set_text("server", "listen", *cli.listen, "--listen", error)) return false;
+  if (cli.admin && !loader.set_text("admin", "listen", *cli.admin, "--admin", error)) return false;
   if (cli.upstream && !loader.set_text("upstream", "url", *cli.upstream, "--upstream", error)) return false;
   if (cli.log_level && !loader.set_text("log", "level", *cli.log_level, "--log-level", error)) return false;
 

@@ -290,6 +290,11 @@ bool validate_config(Config& c, const std::function<std::string(std::string_view
   }
 
   // [admin]
+  if (!c.admin.listen.empty()) {
+    ListenAddress addr;
+    std::string why;
+    if (!parse_listen_address(c.admin.listen, addr, why)) return fail("admin.listen", why);
+  }
   for (size_t i = 0; i < c.admin.users.size(); ++i) {
     const std::string& u = c.admin.users[i];
     if (u.empty() || std::any_of(u.begin(), u.end(), [](char ch) { return ch == ' ' || is_control(ch); }))

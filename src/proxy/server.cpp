@@ -340,6 +340,8 @@ bool Server::reload(std::string& error) {
   return ok;
 }
 
+uint64_t Server::uptime_ms() const { return loop_.now_ms() - started_ms_; }
+
 bool Server::is_admin(std::string_view user) const {
   const auto& admins = cfg_.admin.users;
   return std::find(admins.begin(), admins.end(), user) != admins.end();

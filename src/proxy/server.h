@@ -97,6 +97,9 @@ class Server {
   std::string client_kill(ClientSession* self, std::span<const std::string_view> args, bool& kill_self);
   net::Loop& loop() { return loop_; }
   ServerStats& stats() { return stats_; }
+  const ServerStats& stats() const { return stats_; }
+  bool draining() const { return draining_; }
+  uint64_t uptime_ms() const;
   size_t client_count() const { return sessions_.size(); }
   const std::vector<std::string>& bound_addresses() const { return bound_; }
 

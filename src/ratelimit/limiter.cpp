@@ -280,6 +280,15 @@ void Limiter::reset() {
   }
 }
 
+std::vector<Limiter::RuleStats> Limiter::rule_stats() const {
+  std::vector<RuleStats> out;
+  for (const auto& r : rules_) {
+    out.push_back(RuleStats{r->cfg.name, r->cfg.scope, r->cfg.action, r->allowed, r->delayed, r->rejected,
+                            r->global ? size_t{1} : r->buckets.size()});
+  }
+  return out;
+}
+
 std::string Limiter::stats_text(size_t delayed_now) const {
   std::string out = "# Ratelimit\r\n";
   auto line = [&](std::string_view key, const std::string& value) {

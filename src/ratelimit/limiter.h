@@ -129,6 +129,14 @@ class Limiter {
   // Refills every bucket (RESPITE RATELIMIT RESET).
   void reset();
 
+  // Per-rule counters, in rule order (metrics).
+  struct RuleStats {
+    std::string name, scope, action;
+    uint64_t allowed, delayed, rejected;
+    size_t buckets;
+  };
+  std::vector<RuleStats> rule_stats() const;
+
   // RESPITE RATELIMIT STATS: INFO-style lines; `delayed_now` is the number held right now.
   std::string stats_text(size_t delayed_now) const;
   // RESPITE RATELIMIT BUCKETS: buckets below their burst, fewest tokens first, at most `count`.

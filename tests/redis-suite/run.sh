@@ -65,7 +65,7 @@ run_one() {
   local xpid=""
   if [[ $target == respite ]]; then
     pport=$(free_port)
-    "$RESPITE_BIN" --upstream "redis://127.0.0.1:$rport${SUITE_DB:+/$SUITE_DB}" --listen "127.0.0.1:$pport" \
+    "$RESPITE_BIN" --upstream "redis://127.0.0.1:$rport${SUITE_DB:+/$SUITE_DB}" --listen "127.0.0.1:$pport" --admin "" \
       >"$OUT/$tag.respite.log" 2>&1 &
     xpid=$!
     PIDS+=("$xpid")

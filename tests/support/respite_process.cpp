@@ -18,13 +18,14 @@ constexpr auto kStartTimeout = std::chrono::seconds(10);
 constexpr auto kStopTimeout = std::chrono::seconds(10);
 const std::string kTcpMarker = "listening on tcp ";
 const std::string kUnixMarker = "listening on unix ";
+const std::string kAdminMarker = "admin listening on http ";
 
-// The address after the TCP marker ("127.0.0.1:<port>", "[::1]:<port>"), or "" while the
-// line is incomplete.
-std::string parse_tcp_address(const std::string& out) {
-  size_t at = out.find(kTcpMarker);
+// The address after `marker` ("127.0.0.1:<port>", "[::1]:<port>"), or "" while the line is
+// incomplete.
+std::string parse_tcp_address(const std::string& out, const std::string& marker = kTcpMarker) {
+  size_t at = out.find(marker);
   if (at == std::string::npos) return "";
-  size_t pos = at + kTcpMarker.size();
+  size_t pos = at + marker.size();
   size_t end = pos;
   while (end < out.size() && !isspace(static_cast<unsigned char>(out[end]))) ++end;
   if (end == pos || end == out.size()) return "";  // the address may still be arriving
@@ -56,7 +57,9 @@ std::string parse_unix_path(const std::string& out) {
 }  // namespace
 
 RespiteProcess::RespiteProcess(RespiteOptions options) {
-  std::vector<std::string> argv = {RESPITE_BINARY, "--listen", options.listen, "--upstream", options.upstream_url};
+  std::vector<std::string> argv = {RESPITE_BINARY, "--listen", options.listen, "--upstream", options.upstream_url,
+                                   "--admin", options.admin};
+  const bool wants_admin = !options.admin.empty();
   bool wants_unix = false;
   for (const auto& s : options.sets) {
     argv.push_back("--set");
@@ -68,8 +71,9 @@ RespiteProcess::RespiteProcess(RespiteOptions options) {
   proc_ = std::make_unique<ChildProcess>(argv);
   pid_ = proc_->pid();
   bool ready = proc_->wait_for_output(
-      [wants_unix](const std::string& out) {
-        return parse_port(out) != 0 && (!wants_unix || !parse_unix_path(out).empty());
+      [wants_unix, wants_admin](const std::string& out) {
+        return parse_port(out) != 0 && (!wants_unix || !parse_unix_path(out).empty()) &&
+               (!wants_admin || !parse_tcp_address(out, kAdminMarker).empty());
       },
       deadline_in(kStartTimeout));
   std::string out = proc_->output();
@@ -81,6 +85,7 @@ RespiteProcess::RespiteProcess(RespiteOptions options) {
   port_ = parse_port(out);
   tcp_address_ = parse_tcp_address(out);
   unix_path_ = parse_unix_path(out);
+  admin_address_ = parse_tcp_address(out, kAdminMarker);
 }
 
 RespiteProcess::~RespiteProcess() {

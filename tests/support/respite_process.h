@@ -19,7 +19,8 @@ struct RespiteOptions {
   std::string upstream_url;              // --upstream, e.g. redis://127.0.0.1:6379
   std::string listen = "127.0.0.1:0";    // --listen; must be a TCP address (its port is waited for)
   std::vector<std::string> sets;         // each becomes `--set <key=value>`
-  std::vector<std::string> extra_args;   // appended verbatim
+  std::string admin;                     // --admin: "" (none: tests run many respites at once) or "127.0.0.1:0"
+  std::vector<std::string> extra_args;   // appended verbatim (after --admin: a config file's admin.listen loses)
 };
 
 class RespiteProcess {
@@ -37,6 +38,8 @@ class RespiteProcess {
   const std::string& tcp_address() const { return tcp_address_; }
   // The unix socket path from "listening on unix <path>" ("" if none was configured).
   const std::string& unix_path() const { return unix_path_; }
+  // The admin listener's address from "admin listening on http <address>" ("" if none).
+  const std::string& admin_address() const { return admin_address_; }
   pid_t pid() const { return pid_; }
 
   // SIGTERM, then wait for exit; expects exit code 0 (ADD_FAILURE otherwise). SIGKILL after
@@ -62,6 +65,7 @@ class RespiteProcess {
   uint16_t port_ = 0;                   // the TCP port from its log
   std::string tcp_address_;             // the TCP address from its log
   std::string unix_path_;               // the unix socket from its log
+  std::string admin_address_;           // the admin listener from its log
   std::string final_log_;               // output captured at stop() / wait_exit()
   std::optional<ExitStatus> exit_status_;  // how it ended, once wait_exit() saw it
 };

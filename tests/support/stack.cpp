@@ -30,6 +30,7 @@ Stack::Stack(StackOptions options) : options_(std::move(options)) {
   ro.sets = options_.respite_sets;
   if (options_.unix_socket) ro.sets.push_back("server.unix_socket=" + dir_->path() + "/respite.sock");
   ro.extra_args = options_.respite_args;
+  ro.admin = options_.respite_admin;
   respite_ = std::make_unique<RespiteProcess>(ro);
   // respite may report "listening" before its pool has connected; tests of steady-state
   // behaviour start once requests are actually served (StartupTest covers the startup window).

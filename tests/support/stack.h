@@ -32,6 +32,7 @@ struct StackOptions {
   std::vector<std::string> direct_redis_args;  // extra redis-server args in direct mode only (emulate respite's limits)
   std::vector<std::string> respite_sets;       // `--set key=value` for respite
   std::vector<std::string> respite_args;       // extra respite args
+  std::string respite_admin;                   // respite's --admin ("" = no admin listener; "127.0.0.1:0")
   std::string upstream_user;                   // ACL user in the upstream URL ("" = none)
   std::string upstream_password;               // password in the upstream URL ("" = none)
   int upstream_db = 0;                         // db in the upstream URL (0 = omitted)

@@ -154,7 +154,7 @@ TEST(Cli, EmptyConfigPathIsAnError) { parse_err({"--config="}); }
 TEST(Cli, UsageMentionsEveryFlagAndVariable) {
   std::string u = usage_text();
   for (const char* s : {"--config", "-c", "--listen", "--upstream", "--set", "--log-level", "--check-config",
-                        "--print-default-config", "--version", "--help", "-h", "RESPITE_UPSTREAM_URL", "RESPITE_UPSTREAM_PASSWORD",
+                        "--print-default-config", "--admin", "--version", "--help", "-h", "RESPITE_UPSTREAM_URL", "RESPITE_UPSTREAM_PASSWORD",
                         "RESPITE_CLIENT_PASSWORD", "RESPITE_LOG_LEVEL"}) {
     EXPECT_NE(u.find(s), std::string::npos) << s;
   }

@@ -437,12 +437,7 @@ done
 for k in "${!RELAY_PID[@]}"; do bench_stop "${RELAY_PID[$k]}"; done
 
 {
-  echo "# respite bench/cache.sh"
-  echo
-  echo '```'
-  echo "command:  ${ENVLINE}${CMDLINE}"
-  bench_machine_info
-  bench_busy_warning
+  bench_report_head cache.sh
   echo "targets:  ${active[*]}"
   if [[ -n ${PORT[respite]:-} ]]; then
     echo "respite:  $RESPITE_BIN $RESPITE_CONF_NOTE ${RESPITE_ARGS:-}"

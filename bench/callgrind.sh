@@ -142,12 +142,7 @@ for t in $CG_TARGETS; do
 done
 
 echo
-echo "# respite bench/callgrind.sh"
-echo
-echo '```'
-echo "command:  ${ENVLINE}${CMDLINE}"
-bench_machine_info
-bench_busy_warning
+bench_report_head callgrind.sh
 echo "workload: redis-benchmark -t $CMD -n N -c $CLIENTS -P $PIPELINE -d $VALUE_SIZE -r $KEYSPACE, N=$N and 2N, proxy under $(valgrind --version)"
 echo '```'
 echo

@@ -107,12 +107,7 @@ done
 
 ks=$(redis-cli -h 127.0.0.1 -p "$P_REDIS" info stats | tr -d '\r' | awk -F: '/^keyspace_(hits|misses)/ { printf "%s=%s ", $1, $2 }')
 {
-  echo "# respite bench/compare.sh"
-  echo
-  echo '```'
-  echo "command:  ${ENVLINE}${CMDLINE}"
-  bench_machine_info
-  bench_busy_warning
+  bench_report_head compare.sh
   echo "targets:  ${active[*]}$([[ -n ${PID[respite]:-} ]] && echo "   (respite: $RESPITE_BIN --set cache.enabled=false ${RESPITE_ARGS:-})")"
   echo "client:   redis-benchmark -h 127.0.0.1 -p PORT -t CMD -n N -c C -P P -d $VALUE_SIZE -r $KEYSPACE --csv"
   echo "          $ROUNDS rounds per workload, targets alternated within each round; BENCH_SCALE=$BENCH_SCALE"

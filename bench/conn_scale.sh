@@ -111,12 +111,7 @@ for t in "${active[@]}"; do
 done
 
 echo
-echo "# respite bench/conn_scale.sh"
-echo
-echo '```'
-echo "command:  ${ENVLINE}${CMDLINE}"
-bench_machine_info
-bench_busy_warning
+bench_report_head conn_scale.sh
 echo "load:     $CONNS connections (fd limit $(ulimit -n), somaxconn $somax), ${DURATION}s, one request in flight per connection, next sent >= ${INTERVAL_MS} ms after the previous; ${SET_PCT}% SET / GET, ${VALUE_SIZE}-byte values, $KEYSPACE keys"
 if [[ -n ${PID[respite]:-} ]]; then echo "respite:  $RESPITE_BIN --set server.max_clients=20000 --set cache.enabled=false ${RESPITE_ARGS:-}"; fi
 echo '```'

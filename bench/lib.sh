@@ -27,6 +27,17 @@ bench_env_line() {
   printf '%s' "$out"
 }
 
+# The head of a report: title, then (inside a code block left open for the caller's own
+# lines) the command that made it and the machine's state. Uses ENVLINE and CMDLINE.
+bench_report_head() {
+  echo "# respite bench/$1"
+  echo
+  echo '```'
+  echo "command:  ${ENVLINE}${CMDLINE}"
+  bench_machine_info
+  bench_busy_warning
+}
+
 bench_require() {
   local c
   for c in "$@"; do

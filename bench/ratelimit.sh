@@ -315,12 +315,7 @@ if [[ " ${active[*]} " == *" respite-control "* ]]; then
   PAIRED="$PAIRED,respite-control/respite-nolimits"
 fi
 {
-  echo "# respite bench/ratelimit.sh"
-  echo
-  echo '```'
-  echo "command:  ${ENVLINE}${CMDLINE}"
-  bench_machine_info
-  bench_busy_warning
+  bench_report_head ratelimit.sh
   echo "targets:  ${active[*]}"
   echo "          respite-nolimits: $RESPITE_BIN ${ARGS_NOLIMITS[*]} $USER_RESPITE_ARGS"
   echo "          respite-limits:   $RESPITE_BIN --config rl.toml --set cache.enabled=false $USER_RESPITE_ARGS"

@@ -15,8 +15,10 @@
 // dedicated connection from the pool; when no state is left and nothing is in flight the
 // connection goes back (wiped with RESET if the client changed it).
 //
-// The code is in two files: client_session.cpp (lifecycle, sending, pinning, reply order)
-// and session_commands.cpp (what each kind of request does, and the connection commands).
+// The code is in several files: client_session.cpp (lifecycle, sending, pinning, reply
+// order), session_commands.cpp (what each kind of request does), session_connection.cpp (the
+// connection commands: CLIENT, AUTH, HELLO, SELECT, RESET), session_cache.cpp (the
+// near-cache), session_limits.cpp (rate limits) and session_admin.cpp (RESPITE commands).
 //
 // Lifetime: owned by the Server; deleted after its socket's close callback. Before that,
 // every request still in flight is cancelled and the pinned connection is returned (or

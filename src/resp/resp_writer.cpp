@@ -22,9 +22,13 @@ void write_bulk(buf::Buffer& out, std::string_view s) {
   out.append("\r\n", 2);
 }
 
+void append_bulk(std::string& out, std::string_view s) {
+  out.append("$").append(std::to_string(s.size())).append("\r\n").append(s).append("\r\n");
+}
+
 std::string bulk_string(std::string_view s) {
-  std::string out = "$" + std::to_string(s.size()) + "\r\n";
-  out.append(s).append("\r\n");
+  std::string out;
+  append_bulk(out, s);
   return out;
 }
 

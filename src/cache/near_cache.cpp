@@ -135,6 +135,12 @@ void NearCache::flush(std::string_view why) {
   store_.flush();
 }
 
+size_t NearCache::flush_matching(std::string_view pattern) {
+  size_t dropped = store_.invalidate_matching(pattern);
+  obs::debug("near-cache: RESPITE CACHE FLUSH <pattern> dropped {} entries", dropped);
+  return dropped;
+}
+
 void NearCache::invalidate_key(std::string_view key) { invalidate_hash(hash_key(key)); }
 
 void NearCache::invalidate_hash(uint64_t key_hash) {
@@ -276,6 +282,8 @@ std::string NearCache::stats_text() const {
   line("evictions", s.evictions);
   line("expirations", s.expirations);
   line("flushes", s.flushes);
+  line("pattern_flushes", s.pattern_flushes);
+  line("pattern_flushed_entries", s.pattern_flushed_entries);
   line("entries", store_.entries());
   line("bytes_used", store_.bytes_used());
   line("budget_bytes", store_.budget());

@@ -98,6 +98,10 @@ class NearCache final : private upstream::ReplySink {
   void invalidate_key(std::string_view key);
   void invalidate_hash(uint64_t key_hash);
   void flush(std::string_view why);
+  // RESPITE CACHE FLUSH <pattern>: drops the entries whose key matches the Redis glob
+  // `pattern` (every database) and cancels every pending fill (Store::invalidate_matching).
+  // O(entries). Returns the number of entries dropped.
+  size_t flush_matching(std::string_view pattern);
 
   // Fences: sends a PING on the invalidation connection now; returns its number, or 0 when
   // there is nothing to wait for: tracking is down (the cache is flushed and unused), or the

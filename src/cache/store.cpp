@@ -49,6 +49,13 @@
 // ticket is valid while its sequence is above both its key's last invalidation and the last
 // flush. An invalidation of a key with no pending fill records nothing: a later ticket gets
 // a later sequence anyway.
+//
+// Pattern flushes (invalidate_matching): each entry's key is read back from its identity
+// (argument 1) and matched; the walk follows both eviction queues, so it visits every entry
+// once and allocates nothing. The registry knows key hashes, not keys, so a pending fill of a
+// matching key that has no entry yet could not be found: a pattern flush cancels every
+// pending fill, as flush() does. Keeping each pending key's bytes would spare the other reads
+// in flight, at the price of an allocation per read; an admin command does not need it.
 #include "cache/store.h"
 
 #include <xxhash.h>
@@ -60,6 +67,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "core/glob.h"
 #include "core/ring_queue.h"
 
 namespace respite::cache {
@@ -126,6 +134,17 @@ uint64_t identity_hash(int db, Store::Args args) {
   } while (off < name.size());
   for (size_t i = 1; i < args.size(); ++i) h = XXH3_64bits_withSeed(args[i].data(), args[i].size(), h);
   return h;
+}
+
+// The entry's key: argument 1 of its identity (finish_fill's contract); empty if it has none.
+std::string_view entry_key(const Entry* e) {
+  if (e->nargs < 2) return {};
+  const char* p = e->identity();
+  uint32_t len;
+  std::memcpy(&len, p, sizeof len);
+  p += sizeof len + len;
+  std::memcpy(&len, p, sizeof len);
+  return {p + sizeof len, len};
 }
 
 bool same_identity(const Entry* e, int db, Store::Args args) {
@@ -324,7 +343,7 @@ struct Store::Impl {
   std::unordered_map<uint64_t, Pending> pending;  // key hash -> its outstanding tickets
   size_t pending_total = 0;  // outstanding tickets over all keys
   uint64_t seq = 0;        // last sequence handed to a ticket, invalidation or flush
-  uint64_t flushed = 0;    // sequence of the last flush()
+  uint64_t flushed = 0;    // sequence of the last flush() or invalidate_matching()
   uint64_t latest_now = 0; // the latest now_ms find() has seen: eviction's notion of expired
   StoreStats stats;
 
@@ -559,6 +578,26 @@ void Store::flush() {
   ++s.stats.flushes;
   s.flushed = ++s.seq;
   s.drop_all();
+}
+
+size_t Store::invalidate_matching(std::string_view pattern) {
+  Impl& s = *impl_;
+  ++s.stats.pattern_flushes;
+  s.flushed = ++s.seq;
+  size_t dropped = 0;
+  for (Fifo* q : {&s.small, &s.main}) {
+    Entry* e = q->head;
+    while (e) {
+      Entry* next = e->q_next;
+      if (core::glob_match(pattern, entry_key(e))) {
+        s.remove(e);
+        ++dropped;
+      }
+      e = next;
+    }
+  }
+  s.stats.pattern_flushed_entries += dropped;
+  return dropped;
 }
 
 void Store::set_budget(size_t budget_bytes) {

@@ -4,12 +4,16 @@
 // An entry is one cached reply: identified by the database and the exact request (command
 // name compared case-insensitively, arguments byte for byte), indexed by the hash of its one
 // Redis key, so one invalidation drops every cached variant of that key (GET k, HGET k f,
-// LRANGE k 0 9...) in every database. Values are the raw RESP reply bytes.
+// LRANGE k 0 9...) in every database. Values are the raw RESP reply bytes. The key is the
+// request's args[1]: every cached command has its one key there (single-key reads; MGET and
+// HMGET fill GET and HGET entries), which is how invalidate_matching() reads an entry's key.
 //
 // Fill tickets: begin_fill(key) before a read goes upstream; invalidate(key) or flush()
 // cancels every ticket of that key taken before it; finish_fill() stores the reply only if
 // its ticket is still valid. So a reply that was overtaken by its key's invalidation (which
-// travels on another socket) is never stored.
+// travels on another socket) is never stored. A ticket knows its key's hash, not the key,
+// so invalidate_matching() (a glob over keys) cancels every ticket taken before it, like
+// flush().
 //
 // Memory: every entry costs entry_cost() bytes against the budget (key index, identity,
 // value and a fixed overhead for the containers); inserting past the budget evicts first.
@@ -41,6 +45,8 @@ struct StoreStats {
   uint64_t evictions = 0;         // entries dropped to stay within the budget
   uint64_t expirations = 0;       // entries dropped because their expiry passed
   uint64_t flushes = 0;           // flush() calls
+  uint64_t pattern_flushes = 0;   // invalidate_matching() calls
+  uint64_t pattern_flushed_entries = 0;  // entries dropped by invalidate_matching()
 };
 
 // Hash of a Redis key as the store indexes it (XXH3-64 of the key's bytes).
@@ -73,11 +79,12 @@ class Store {
 
   // Registers a pending fill for the key with this hash.
   Ticket begin_fill(uint64_t key_hash);
-  // Whether no invalidate() of the ticket's key and no flush() happened since begin_fill.
+  // Whether no invalidate() of the ticket's key and no flush() or invalidate_matching()
+  // happened since begin_fill.
   bool valid(const Ticket& t) const;
   // Releases the ticket and, if it is still valid and the value fits, stores `value` as the
   // reply to (db, args), expiring at expires_ms, replacing any entry with that identity.
-  // `args` must access the ticket's key.
+  // args[1] must be the ticket's key.
   FillResult finish_fill(const Ticket& t, int db, Args args, std::string_view value, uint64_t expires_ms);
   // Releases the ticket without storing anything (the read failed, or was not cacheable).
   void abandon_fill(const Ticket& t);
@@ -88,6 +95,12 @@ class Store {
   size_t invalidate_key(std::string_view key) { return invalidate(hash_key(key)); }
   // Drops every entry and cancels every pending fill.
   void flush();
+  // Drops every entry whose key (args[1]) matches the Redis glob `pattern` (core/glob.h), in
+  // every database, and cancels every pending fill: a ticket holds only its key's hash, so a
+  // fill of a matching key that has no entry yet cannot be told from the others, and
+  // cancelling a fill is always safe (the read is answered, just not stored). Walks every
+  // entry: O(entries) glob matches, no allocation. Returns the number of entries dropped.
+  size_t invalidate_matching(std::string_view pattern);
 
   // Changes the budget, evicting down to it at once.
   void set_budget(size_t budget_bytes);

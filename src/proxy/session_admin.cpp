@@ -43,7 +43,7 @@ bool ClientSession::handle_respite(Args args) {
   return true;
 }
 
-// RESPITE CACHE STATS | FLUSH | FENCE | WARMUP | BYPASS ON|OFF
+// RESPITE CACHE STATS | FLUSH [pattern] | FENCE | WARMUP | BYPASS ON|OFF
 bool ClientSession::handle_respite_cache(Args args) {
   cache::NearCache& nc = server_.cache();
   auto is = [&](size_t i, std::string_view word) { return args.size() > i && cmd::iequals(args[i], word); };
@@ -52,6 +52,11 @@ bool ClientSession::handle_respite_cache(Args args) {
   } else if (args.size() == 3 && is(2, "flush")) {
     nc.flush("RESPITE CACHE FLUSH");
     reply_local(errors::kOk);
+  } else if (args.size() == 4 && is(2, "flush")) {
+    // Only the entries of matching keys (and every pending fill); the reply counts the entries.
+    reply_local(":" + std::to_string(nc.flush_matching(args[3])) + "\r\n");
+  } else if (is(2, "flush")) {
+    reply_error(errors::wrong_arity("respite cache flush"));
   } else if (args.size() == 3 && is(2, "fence")) {
     // Answered when a PING sent now on the invalidation connection comes back.
     upstream::UpstreamConn* link = nc.link();
@@ -73,7 +78,7 @@ bool ClientSession::handle_respite_cache(Args args) {
     cache_bypass_ = is(3, "on");
     reply_local(errors::kOk);
   } else {
-    reply_error("-ERR unknown or malformed RESPITE CACHE command. Try RESPITE CACHE STATS|FLUSH|FENCE|WARMUP|BYPASS ON|OFF.\r\n");
+    reply_error("-ERR unknown or malformed RESPITE CACHE command. Try RESPITE CACHE STATS|FLUSH [pattern]|FENCE|WARMUP|BYPASS ON|OFF.\r\n");
   }
   return true;
 }

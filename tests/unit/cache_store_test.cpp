@@ -219,6 +219,115 @@ TEST(CacheStore, FlushDropsEntriesAndCancelsEveryTicket) {
   EXPECT_EQ(s.pending_fills(), 0u);
 }
 
+TEST(CacheStore, PatternFlushDropsMatchingKeysInEveryVariantAndDatabase) {
+  Store s(kBig, 1024);
+  const std::vector<std::tuple<int, Args, std::string>> matching = {
+      {0, {"GET", "user:1"}, "a"},          {0, {"HGET", "user:1", "f"}, "bb"},
+      {3, {"GET", "user:1"}, "ccc"},        {0, {"GET", "user:2"}, "dddd"},
+      {0, {"LRANGE", "user:", "0", "9"}, "e"},  // '*' also matches the empty rest
+  };
+  const std::vector<std::tuple<int, Args, std::string>> others = {
+      {0, {"GET", "session:1"}, "f"},   {0, {"HGET", "session:1", "user:1"}, "g"},  // a field is no key
+      {3, {"GET", "User:1"}, "h"},      {0, {"GET", "xuser:1"}, "i"},
+      {0, {"GET", ""}, "j"},
+  };
+  size_t matching_cost = 0;
+  for (const auto& [db, args, value] : matching) {
+    ASSERT_EQ(fill(s, args[1], args, value, kNever, db), FillResult::Stored);
+    matching_cost += Store::entry_cost(db, span(args), value.size());
+  }
+  for (const auto& [db, args, value] : others) ASSERT_EQ(fill(s, args[1], args, value, kNever, db), FillResult::Stored);
+  ASSERT_NE(find(s, {"GET", "user:1"}), nullptr);  // a hit (used, for eviction) goes all the same
+  const size_t bytes0 = s.bytes_used();
+  EXPECT_EQ(s.entries(), matching.size() + others.size());
+
+  EXPECT_EQ(s.invalidate_matching("user:*"), matching.size());
+  EXPECT_EQ(s.entries(), others.size());
+  EXPECT_EQ(s.bytes_used(), bytes0 - matching_cost);
+  for (const auto& [db, args, value] : matching) EXPECT_EQ(find(s, args, 0, db), nullptr) << args[0] << " " << args[1];
+  for (const auto& [db, args, value] : others) {
+    const std::string* v = find(s, args, 0, db);
+    ASSERT_NE(v, nullptr) << args[0] << " " << args[1];
+    EXPECT_EQ(*v, value);
+  }
+  EXPECT_EQ(s.stats().pattern_flushes, 1u);
+  EXPECT_EQ(s.stats().pattern_flushed_entries, matching.size());
+  EXPECT_EQ(s.stats().flushes, 0u);             // not a whole flush
+  EXPECT_EQ(s.stats().invalidations, 0u);       // nor an invalidation from Redis
+  EXPECT_EQ(s.stats().invalidated_entries, 0u);
+
+  // Redis glob rules: sets, '?', escapes; no match drops nothing but still counts.
+  EXPECT_EQ(s.invalidate_matching("nothing*"), 0u);
+  EXPECT_EQ(s.invalidate_matching("[sx]?ssion:\\1"), 2u);  // both variants of session:1
+  EXPECT_EQ(find(s, {"HGET", "session:1", "user:1"}), nullptr);
+  EXPECT_NE(find(s, {"GET", "xuser:1"}), nullptr);
+  EXPECT_EQ(s.invalidate_matching("*"), 3u);  // the rest, the empty key included
+  EXPECT_EQ(s.entries(), 0u);
+  EXPECT_EQ(s.bytes_used(), 0u);
+  EXPECT_EQ(s.stats().pattern_flushes, 4u);
+  EXPECT_EQ(s.stats().pattern_flushed_entries, matching.size() + others.size());
+}
+
+TEST(CacheStore, PatternFlushCancelsEveryPendingFill) {
+  // A ticket holds its key's hash only, so a pattern flush cannot tell a pending fill of a
+  // matching key that has no entry yet from any other: it cancels them all, as flush() does.
+  Store s(kBig, 1024);
+  fill(s, "user:1", {"GET", "user:1"}, "old");
+  Store::Ticket cached = s.begin_fill(hash_key("user:1"));  // refill of a cached key
+  Store::Ticket fresh = s.begin_fill(hash_key("user:9"));   // a matching key with no entry
+  Store::Ticket other = s.begin_fill(hash_key("session:1"));  // not matching: cancelled too
+  EXPECT_EQ(s.invalidate_matching("user:*"), 1u);
+  EXPECT_FALSE(s.valid(cached));
+  EXPECT_FALSE(s.valid(fresh));
+  EXPECT_FALSE(s.valid(other));
+  Store::Ticket after = s.begin_fill(hash_key("user:9"));
+  EXPECT_TRUE(s.valid(after));
+  EXPECT_EQ(s.finish_fill(cached, 0, span({"GET", "user:1"}), "stale", kNever), FillResult::Cancelled);
+  EXPECT_EQ(s.finish_fill(fresh, 0, span({"HGET", "user:9", "f"}), "stale", kNever), FillResult::Cancelled);
+  EXPECT_EQ(s.finish_fill(other, 0, span({"GET", "session:1"}), "s", kNever), FillResult::Cancelled);
+  EXPECT_EQ(s.finish_fill(after, 0, span({"GET", "user:9"}), "new", kNever), FillResult::Stored);
+  EXPECT_EQ(find(s, {"GET", "user:1"}), nullptr);
+  EXPECT_EQ(find(s, {"HGET", "user:9", "f"}), nullptr);
+  EXPECT_EQ(*find(s, {"GET", "user:9"}), "new");
+  EXPECT_EQ(s.stats().cancelled_fills, 3u);
+  EXPECT_EQ(s.pending_fills(), 0u);
+  EXPECT_EQ(s.entries(), 1u);
+}
+
+TEST(CacheStore, PatternFlushKeepsTheAccountingExactInEveryQueue) {
+  for (Eviction policy : {Eviction::S3Fifo, Eviction::Lru}) {
+    const size_t cost = Store::entry_cost(0, span({"GET", "a:000"}), 20);
+    Store s(cost * 40, 1024, policy);
+    // Past the budget, with hits: S3-FIFO's entries sit in both queues.
+    for (int i = 100; i < 200; ++i) {
+      const std::string key = (i % 2 ? "a:" : "b:") + std::to_string(i);
+      fill(s, key, {"GET", key}, std::string(20, 'v'));
+      if (i % 3 == 0) find(s, {"GET", key});
+    }
+    ASSERT_GT(s.stats().evictions, 0u);
+    size_t a_entries = 0;
+    for (int i = 100; i < 200; ++i) {
+      const std::string key = (i % 2 ? "a:" : "b:") + std::to_string(i);
+      a_entries += i % 2 && s.contains(0, span({"GET", key}), 0) ? 1 : 0;
+    }
+    const size_t entries0 = s.entries();
+    ASSERT_GT(a_entries, 0u);
+    EXPECT_EQ(s.invalidate_matching("a:*"), a_entries);
+    EXPECT_EQ(s.entries(), entries0 - a_entries);
+    EXPECT_EQ(s.bytes_used(), s.entries() * cost);
+    // The freed room is used again, and eviction still finds what is left.
+    for (int i = 300; i < 400; ++i) {
+      const std::string key = "c:" + std::to_string(i);
+      fill(s, key, {"GET", key}, std::string(20, 'v'));
+      ASSERT_LE(s.bytes_used(), s.budget());
+      ASSERT_EQ(s.bytes_used(), s.entries() * cost);
+    }
+    EXPECT_EQ(s.entries(), 40u);
+    EXPECT_EQ(s.invalidate_matching("*"), 40u);
+    EXPECT_EQ(s.bytes_used(), 0u);
+  }
+}
+
 TEST(CacheStore, AbandonReleasesTickets) {
   Store s(kBig, 1024);
   Store::Ticket a = s.begin_fill(hash_key("k"));
@@ -491,6 +600,21 @@ void run_model(Eviction policy, uint32_t seed) {
       s.flush();
       model.clear();
       for (ModelTicket& t : tickets) t.cancelled = true;
+    } else if (op < 940) {  // RESPITE CACHE FLUSH <pattern>
+      static const std::vector<std::pair<std::string_view, std::string_view>> patterns = {
+          {"key[0-3]", "0123"}, {"key?", "01234567"}, {"*5", "5"}, {"key[^0-5]", "67"}, {"nomatch*", ""}};
+      const auto& [pattern, digits] = patterns[pick(patterns.size())];
+      size_t present = 0;
+      for (auto it = model.begin(); it != model.end();) {
+        if (digits.find(it->second.key.back()) != std::string_view::npos) {
+          present += s.contains(it->second.db, span(views(it->second.args)), 0) ? 1 : 0;
+          it = model.erase(it);
+        } else {
+          ++it;
+        }
+      }
+      ASSERT_EQ(s.invalidate_matching(pattern), present) << "step " << step << ": " << pattern;
+      for (ModelTicket& t : tickets) t.cancelled = true;  // every pending fill, see Store
     } else {
       s.set_budget(1000 + pick(20000));
     }

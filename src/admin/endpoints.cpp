@@ -36,6 +36,28 @@ std::string label_value(std::string_view s) {
   return out;
 }
 
+// name_bucket{le="..."} (cumulative, in seconds, then +Inf), name_sum (seconds), name_count.
+void render_histogram(std::string& out, const Figure& f) {
+  const obs::Histogram& h = *f.histogram;
+  std::string prefix = f.labels.empty() ? "{" : "{" + f.labels + ",";
+  std::string labels = f.labels.empty() ? "" : "{" + f.labels + "}";
+  uint64_t cumulative = 0;
+  char le[32];
+  for (size_t i = 0; i < obs::Histogram::kBuckets; ++i) {
+    cumulative += h.bucket(i);
+    if (i < obs::Histogram::kBoundsNs.size()) {
+      std::snprintf(le, sizeof le, "%g", static_cast<double>(obs::Histogram::kBoundsNs[i]) / 1e9);
+    } else {
+      std::snprintf(le, sizeof le, "+Inf");
+    }
+    out += f.name + "_bucket" + prefix + "le=\"" + le + "\"} " + std::to_string(cumulative) + "\n";
+  }
+  char sum[48];  // seconds to the nanosecond: %g's six digits would lose a long-running sum's increments
+  std::snprintf(sum, sizeof sum, "%.9f", static_cast<double>(h.sum_ns()) / 1e9);
+  out += f.name + "_sum" + labels + " " + sum + "\n";
+  out += f.name + "_count" + labels + " " + std::to_string(h.count()) + "\n";
+}
+
 std::string json_escape(std::string_view s) {
   std::string out;
   for (char ch : s) {
@@ -73,6 +95,9 @@ std::vector<Figure> Endpoints::figures() const {
   auto gauge = [&](std::string name, std::string help, double v, std::string labels = "") {
     f.push_back(Figure{std::move(name), std::move(help), false, std::move(labels), v});
   };
+  auto histogram = [&](std::string name, std::string help, const obs::Histogram& h) {
+    f.push_back(Figure{std::move(name), std::move(help), false, "", 0, &h});
+  };
   const proxy::ServerStats& s = server_.stats();
   gauge("respite_build_info", "respite's version (the value is always 1).", 1,
         "version=\"" + label_value(version_) + "\"");
@@ -93,6 +118,10 @@ std::vector<Figure> Endpoints::figures() const {
           "outcome=\"rate_limited\"");
   counter("respite_command_outcomes_total", outcome_help, static_cast<double>(s.pinned_refused),
           "outcome=\"pinned_refused\"");
+  histogram("respite_request_duration_seconds",
+            "From reading a request to queuing its reply for the client, per reply (0 for replies respite "
+            "makes at once).",
+            s.request_latency);
   counter("respite_protocol_errors_total", "Client connections closed for a protocol error.",
           static_cast<double>(s.protocol_errors));
   counter("respite_limit_closes_total", "Client connections closed for a buffer limit.",
@@ -110,6 +139,8 @@ std::vector<Figure> Endpoints::figures() const {
         static_cast<double>(pool_.pinned_count()));
   gauge("respite_upstream_requests_in_flight", "Requests sent to Redis and not yet answered.",
         static_cast<double>(pool_.inflight()));
+  histogram("respite_upstream_rtt_seconds",
+            "From writing a request to a pooled (shared) Redis connection to reading its reply.", pool_.rtt());
 
   if (cache_.enabled()) {
     const cache::StoreStats& cs = cache_.store().stats();
@@ -121,6 +152,10 @@ std::vector<Figure> Endpoints::figures() const {
     counter("respite_cache_invalidations_total", "Keys invalidated (by Redis or by writes through respite).",
             static_cast<double>(cs.invalidations));
     counter("respite_cache_flushes_total", "Times the whole near-cache was emptied.", static_cast<double>(cs.flushes));
+    counter("respite_cache_pattern_flushes_total", "RESPITE CACHE FLUSH <pattern> commands.",
+            static_cast<double>(cs.pattern_flushes));
+    counter("respite_cache_pattern_flushed_entries_total", "Entries dropped by RESPITE CACHE FLUSH <pattern>.",
+            static_cast<double>(cs.pattern_flushed_entries));
     gauge("respite_cache_entries", "Entries in the near-cache.", static_cast<double>(cache_.store().entries()));
     gauge("respite_cache_bytes", "Bytes the near-cache's entries use (of cache.memory_bytes).",
           static_cast<double>(cache_.store().bytes_used()));
@@ -164,8 +199,12 @@ std::string render_prometheus(const std::vector<Figure>& figures) {
       if (f.name != name) continue;
       if (!described) {
         out += "# HELP " + f.name + " " + f.help + "\n";
-        out += "# TYPE " + f.name + (f.counter ? " counter\n" : " gauge\n");
+        out += "# TYPE " + f.name + (f.histogram ? " histogram\n" : f.counter ? " counter\n" : " gauge\n");
         described = true;
+      }
+      if (f.histogram) {
+        render_histogram(out, f);
+        continue;
       }
       out += f.name;
       if (!f.labels.empty()) out += "{" + f.labels + "}";
@@ -179,9 +218,21 @@ std::string render_json(const std::vector<Figure>& figures) {
   std::string out = "{";
   for (size_t i = 0; i < figures.size(); ++i) {
     const auto& f = figures[i];
-    std::string key = f.name;
-    if (!f.labels.empty()) key += "{" + f.labels + "}";
-    out += (i ? ",\n \"" : "\n \"") + json_escape(key) + "\": " + format_value(f.value);
+    std::string labels = f.labels.empty() ? "" : "{" + f.labels + "}";
+    auto field = [&](std::string_view suffix, double v) {
+      out += (out.size() > 1 ? ",\n \"" : "\n \"") + json_escape(f.name + std::string(suffix) + labels) +
+             "\": " + format_value(v);
+    };
+    if (!f.histogram) {
+      field("", f.value);
+      continue;
+    }
+    const obs::Histogram& h = *f.histogram;
+    field("_count", static_cast<double>(h.count()));
+    field("_sum", static_cast<double>(h.sum_ns()) / 1e9);
+    field("_p50", static_cast<double>(h.quantile_ns(0.5)) / 1e9);
+    field("_p90", static_cast<double>(h.quantile_ns(0.9)) / 1e9);
+    field("_p99", static_cast<double>(h.quantile_ns(0.99)) / 1e9);
   }
   out += "\n}\n";
   return out;

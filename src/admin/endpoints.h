@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "admin/http_server.h"
+#include "obs/histogram.h"
 
 namespace respite::proxy {
 class Server;
@@ -22,13 +23,14 @@ class Limiter;
 
 namespace respite::admin {
 
-// One exported figure: a counter or a gauge, with optional labels.
+// One exported figure: a counter, a gauge or a latency histogram, with optional labels.
 struct Figure {
-  std::string name;    // Prometheus name, "respite_..." (counters end in _total)
+  std::string name;    // Prometheus name, "respite_..." (counters end in _total, histograms in _seconds)
   std::string help;    // the HELP line
-  bool counter;        // TYPE counter, else gauge
+  bool counter;        // TYPE counter, else gauge (ignored for histograms)
   std::string labels;  // `rule="per-client"` (rendered inside {}), or ""
-  double value;
+  double value;        // counters and gauges
+  const obs::Histogram* histogram = nullptr;  // set: TYPE histogram, buckets in seconds
 };
 
 class Endpoints {
@@ -52,7 +54,8 @@ class Endpoints {
 
 // Prometheus text exposition format (0.0.4) of `figures`: HELP and TYPE once per name.
 std::string render_prometheus(const std::vector<Figure>& figures);
-// {"respite_x_total": 1, "respite_y{rule=\"a\"}": 2, ...}
+// {"respite_x_total": 1, "respite_y{rule=\"a\"}": 2, ...}; a histogram gives its _count, _sum
+// and p50/p90/p99 estimates in seconds.
 std::string render_json(const std::vector<Figure>& figures);
 
 }  // namespace respite::admin

@@ -146,6 +146,7 @@ int run(const config::CliOptions& cli, const config::Config& cfg) {
   } ctx{&server, &admin_http, &pool, &cache, &loop, {&sigterm, &sigint}};
   auto on_signal = [](uv_signal_t* h, int signum) {
     auto* c = static_cast<SignalCtx*>(h->data);
+    c->loop->stamp();
     if (c->draining) {
       obs::warn("second signal {}: exiting without waiting", signum);
       c->loop->stop();

@@ -28,6 +28,7 @@ class RingQueue {
   size_t size() const { return size_; }
   T& front() { return slot(head_); }
   const T& front() const { return slot(head_); }
+  T& back() { return slot(head_ + size_ - 1); }
   T& operator[](size_t i) { return slot(head_ + i); }
   const T& operator[](size_t i) const { return slot(head_ + i); }
 

@@ -66,6 +66,7 @@ void Connector::on_resolved(uv_getaddrinfo_t* req, int status, addrinfo* res) {
     delete a;
     return;
   }
+  a->loop->stamp();
   if (status != 0 || !res) {
     if (res) uv_freeaddrinfo(res);
     finish(a, status ? status : UV_EAI_NONAME, "cannot resolve " + a->target);
@@ -105,6 +106,7 @@ void Connector::on_connected(uv_connect_t* req, int status) {
     delete a;
     return;
   }
+  a->loop->stamp();
   if (status != 0) {
     finish(a, status, "cannot connect to " + a->target);
     return;

@@ -91,6 +91,7 @@ void Listener::close() {
 
 void Listener::on_connection(uv_stream_t* server, int status) {
   auto* self = static_cast<Listener*>(server->data);
+  self->loop_.stamp();
   if (status < 0) {
     obs::warn("accept failed on {}: {}", self->bound_, uv_strerror(status));
     return;

@@ -5,6 +5,7 @@
 namespace respite::net {
 
 Timer::Timer(Loop& loop) : h_(new Handle) {
+  h_->loop = &loop;
   uv_timer_init(loop.raw(), &h_->timer);
   h_->timer.data = h_;
 }
@@ -21,6 +22,7 @@ void Timer::start(uint64_t timeout_ms, uint64_t repeat_ms, std::function<void()>
   uv_timer_start(&h_->timer, [](uv_timer_t* t) {
     auto* h = static_cast<Handle*>(t->data);
     if (h->fn) {
+      h->loop->stamp();
       // Copy: the callback may restart or destroy its own timer.
       auto callback = h->fn;
       callback();

@@ -28,6 +28,7 @@ class Timer {
  private:
   struct Handle {
     uv_timer_t timer;            // the libuv timer
+    Loop* loop;                  // stamped before the callback runs
     std::function<void()> fn;    // callback; cleared when the owner is gone
   };
   Handle* h_;                    // heap state, freed in the close callback

@@ -44,7 +44,7 @@ void ClientSession::on_readable(net::Stream&) {
 }
 
 void ClientSession::process_input() {
-  batch_now_ = 0;
+  batch_now_ = server_.loop().clock_ns();
   auto& in = stream_->input();
   const auto& cfg = ccfg_;
   if (tunnel_) {
@@ -156,8 +156,10 @@ void ClientSession::track_sent(upstream::UpstreamConn* conn, uint64_t ticket, si
     return;
   }
   ++server_.stats().forwarded;
-  for (size_t i = 0; i < replies; ++i)
+  for (size_t i = 0; i < replies; ++i) {
     slots_.push_back(Slot{next_seq_ + i, conn, ticket + i, false, discard_, replace, {}});
+    slots_.back().start_ns = batch_now_;
+  }
   next_seq_ += replies;
   inflight_ += replies;
   inflight_conn_ = conn;
@@ -171,6 +173,7 @@ void ClientSession::track_fetch(upstream::UpstreamConn* conn, uint64_t id) {
   ++server_.stats().forwarded;
   Slot s{next_seq_++, conn, id, false, discard_, {}, {}};
   s.fetch = true;
+  s.start_ns = batch_now_;
   slots_.push_back(std::move(s));
   ++inflight_;
   inflight_conn_ = conn;
@@ -274,10 +277,12 @@ void ClientSession::reply_local(std::string_view bytes) {
   if (closed_) return;
   if (slots_.empty()) {
     if (!discard_) stream_->output().append(bytes);
+    observe_latency(batch_now_);
     after_output();
     return;
   }
   slots_.push_back(Slot{next_seq_++, nullptr, 0, true, discard_, {}, std::string(bytes)});
+  slots_.back().start_ns = batch_now_;
 }
 
 void ClientSession::on_reply(uint64_t cookie, std::string_view raw) { fill(cookie, raw); }
@@ -315,6 +320,7 @@ void ClientSession::fill(uint64_t cookie, std::string_view bytes) {
   std::string_view out = s.replace.empty() || (!bytes.empty() && bytes[0] == '-' && s.replace[0] != '-') ? bytes : s.replace;
   if (idx == 0) {
     if (!s.discard) stream_->output().append(out);
+    observe_latency(s.start_ns);
     slots_.pop_front();
     release_ready_slots();
   } else {
@@ -333,9 +339,14 @@ void ClientSession::fill(uint64_t cookie, std::string_view bytes) {
   if (inflight_ == 0) resume();
 }
 
+void ClientSession::observe_latency(uint64_t start_ns) {
+  server_.stats().request_latency.observe(server_.loop().clock_ns() - start_ns);
+}
+
 void ClientSession::release_ready_slots() {
   while (!slots_.empty() && slots_.front().ready) {
     if (!slots_.front().discard) stream_->output().append(slots_.front().data);
+    observe_latency(slots_.front().start_ns);
     slots_.pop_front();
   }
 }

@@ -94,6 +94,7 @@ class ClientSession final : private net::StreamHandler,
     std::string data;                  // reply bytes that arrived before earlier slots'
     bool fetch = false;                // the near-cache sends the request (NearCache::cancel)
     CacheAfter after = CacheAfter::None;  // near-cache work when the reply arrives
+    uint64_t start_ns = 0;             // the loop's clock when the slot was taken (request latency)
   };
   // A key a write in flight changes: invalidated again when the write's reply arrives.
   struct WriteMark {
@@ -108,6 +109,8 @@ class ClientSession final : private net::StreamHandler,
   ~ClientSession() override;
 
   void process_input();
+  // A reply owed since `start_ns` is on its way to the client: request latency.
+  void observe_latency(uint64_t start_ns);
   // False: the request cannot go yet (a connection switch or a pinned connection that is
   // still connecting); it stays in the input buffer and is framed again on resume().
   bool handle(const resp::Request& req, std::string_view raw);
@@ -128,7 +131,6 @@ class ClientSession final : private net::StreamHandler,
   // nothing was charged, rate_gate() decides.
   bool limits_pass_fast(const cmd::Decision& d) {
     if (limits_stale_ || !d.info || d.kind == cmd::Kind::Exec || d.kind == cmd::Kind::Quit) return false;
-    if (batch_now_ == 0) batch_now_ = uv_hrtime();  // one clock reading per batch of input
     if (!limiter_.admit_fast(limits_, d.info, batch_now_)) return false;
     limit_admitted_ = true;
     return true;
@@ -265,7 +267,7 @@ class ClientSession final : private net::StreamHandler,
   bool limits_stale_ = true;               // the identity changed: resolve limits_ again
   bool limit_admitted_ = false;            // the request being handled has passed the limits
   bool held_ = false;                      // a delay limit holds the next request (stalled_ too)
-  uint64_t batch_now_ = 0;                 // uv_hrtime() for the limits, read once per process_input (0: not yet)
+  uint64_t batch_now_ = 0;                 // the loop's clock when process_input began (limits, latency)
   std::vector<const cmd::CommandInfo*> multi_cmds_;  // commands queued in MULTI (charged at EXEC)
   const cmd::CommandInfo* last_cmd_ = nullptr;  // last known command (CLIENT LIST cmd=; NULL if none)
   std::string peer_;                       // client address (CLIENT LIST addr=)

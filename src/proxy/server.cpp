@@ -368,12 +368,20 @@ std::string Server::stats_text() const {
   line("rate_limited", stats_.rate_limited);
   line("config_reloads", stats_.reloads);
   line("config_reload_failures", stats_.reload_failures);
+  // Quantiles are estimates from the histogram buckets (what /metrics exports).
+  auto latency = [&](std::string_view name, const obs::Histogram& h) {
+    line(std::string(name) + "_count", h.count());
+    line(std::string(name) + "_p50_us", h.quantile_ns(0.5) / 1000);
+    line(std::string(name) + "_p99_us", h.quantile_ns(0.99) / 1000);
+  };
+  latency("request_latency", stats_.request_latency);
   out += "\r\n# Upstream\r\n";
   line("pool_size", pool_.size());
   line("pool_ready", pool_.ready_count());
   line("inflight", pool_.inflight());
   line("pinned", pool_.pinned_count());
   line("pinned_idle", pool_.pinned_idle_count());
+  latency("rtt", pool_.rtt());
   out += "\r\n" + cache_.stats_text() + "\r\n" + limiter_.stats_text(delayed_.size());
   return out;
 }

@@ -18,6 +18,7 @@
 #include "config/config.h"
 #include "net/listener.h"
 #include "net/timer.h"
+#include "obs/histogram.h"
 #include "ratelimit/delay_queue.h"
 #include "resp/request_framer.h"
 
@@ -54,6 +55,9 @@ struct ServerStats {
   uint64_t rate_limited = 0;   // requests refused by a rate limit (-RATELIMITED)
   uint64_t reloads = 0;        // configuration reloads applied (SIGHUP, RESPITE RELOAD)
   uint64_t reload_failures = 0;  // reloads refused (invalid configuration)
+  // From the read that framed a request to its reply going into the client's output
+  // (one observation per reply frame owed; replies respite answers at once count as 0).
+  obs::Histogram request_latency;
 };
 
 class Server {

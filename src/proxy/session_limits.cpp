@@ -23,7 +23,6 @@ ClientSession::Gate ClientSession::rate_gate(const cmd::Decision& d, Args args) 
     limits_stale_ = false;
   }
   // One clock reading per batch of input: the requests of one read arrived together.
-  if (batch_now_ == 0) batch_now_ = uv_hrtime();
   const bool exec = d.kind == cmd::Kind::Exec && in_multi_;
   ratelimit::Verdict v = exec ? limiter.admit_batch(limits_, multi_cmds_, batch_now_, server_.held())
                               : limiter.admit(limits_, d.info, batch_now_, server_.held());

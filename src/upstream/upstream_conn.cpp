@@ -220,7 +220,7 @@ void UpstreamConn::on_flush(net::Stream&) {
   if (state_ != State::Ready || queue_.empty()) return;
   uint64_t last = head_ticket_ + queue_.size() - 1;
   if (last > last_flushed_ticket_) {
-    batch_ends_.push_back(last);
+    batch_ends_.push_back(Batch{last, loop_.clock_ns()});
     last_flushed_ticket_ = last;
   }
   flush_waiting_ = false;
@@ -322,7 +322,8 @@ void UpstreamConn::on_readable(net::Stream& s) {
       Pending p = queue_.front();
       queue_.pop_front();
       uint64_t ticket = head_ticket_++;
-      if (!batch_ends_.empty() && ticket >= batch_ends_.front()) {
+      if (!batch_ends_.empty() && rtt_) rtt_->observe(loop_.clock_ns() - batch_ends_.front().written_ns);
+      if (!batch_ends_.empty() && ticket >= batch_ends_.front().last_ticket) {
         batch_ends_.pop_front();
         if (flush_waiting_) {
           flush_waiting_ = false;

@@ -33,6 +33,7 @@
 #include "net/connector.h"
 #include "net/stream.h"
 #include "net/timer.h"
+#include "obs/histogram.h"
 #include "resp/reply_framer.h"
 #include "upstream/reply_sink.h"
 
@@ -103,6 +104,9 @@ class UpstreamConn : private net::StreamHandler {
                      size_t replies = 1, PushKind push = PushKind::None);
   // Forgets the sink of an in-flight request; unknown tickets are ignored.
   void cancel(uint64_t ticket);
+  // Where round-trip times go: from writing a request's batch to reading its reply (null:
+  // not measured). The histogram must outlive the connection.
+  void set_rtt_histogram(obs::Histogram* h) { rtt_ = h; }
 
  private:
   enum class Step : uint8_t { Auth, Select, Reset, Name, Id, Subscribe };  // handshake replies awaited
@@ -149,7 +153,12 @@ class UpstreamConn : private net::StreamHandler {
   size_t framed_fed_ = 0;                // bytes of stream_->input() already fed to framer_
   core::RingQueue<Pending> queue_;          // requests in flight, oldest first
   uint64_t head_ticket_ = 1;             // ticket of queue_.front()
-  core::RingQueue<uint64_t> batch_ends_; // last ticket of each written batch still awaiting replies
+  struct Batch {
+    uint64_t last_ticket;                // its newest request
+    uint64_t written_ns;                 // the loop's clock when it was handed to the socket
+  };
+  core::RingQueue<Batch> batch_ends_;    // written batches still awaiting replies, oldest first
+  obs::Histogram* rtt_ = nullptr;        // round-trip times, or null
   uint64_t last_flushed_ticket_ = 0;     // newest ticket handed to the socket
   bool flush_waiting_ = false;           // requests queued while max_batches_in_flight were out
   core::RingQueue<Step> handshake_;      // handshake replies still expected, in order

@@ -10,6 +10,7 @@ UpstreamPool::UpstreamPool(net::Loop& loop, const config::UpstreamConfig& cfg)
   for (size_t i = 0; i < cfg.pool_size; ++i) {
     conns_.push_back(std::make_unique<UpstreamConn>(
         loop, cfg, static_cast<int>(i), [this](UpstreamConn& c, UpstreamConn::Event e) { on_state(c, e); }));
+    conns_.back()->set_rtt_histogram(&rtt_);
   }
   tried_.assign(conns_.size(), false);
   untried_ = conns_.size();

@@ -68,6 +68,9 @@ class UpstreamPool {
   // `reusable` false: always closed (Redis may still send it another client's data).
   void release_pinned(UpstreamConn* c, bool wipe, bool reusable = true);
   size_t pinned_count() const { return pinned_.size(); }
+  // Round trips on the shared connections (dedicated ones carry blocking commands, whose
+  // wait is not a round trip).
+  const obs::Histogram& rtt() const { return rtt_; }
   size_t pinned_idle_count() const { return idle_.size(); }
 
  private:
@@ -84,6 +87,7 @@ class UpstreamPool {
   void retire(UpstreamConn* c);
 
   const config::UpstreamConfig& cfg_;                  // settings; outlive the pool
+  obs::Histogram rtt_;                                 // round trips on conns_ (declared first: outlives them)
   std::vector<std::unique_ptr<UpstreamConn>> conns_;   // the shared connections
   size_t ready_ = 0;                                   // how many are ready now
   bool announced_down_ = false;                        // "all down" was logged

@@ -129,6 +129,35 @@ TEST_F(AdminHttpTest, MetricsMoveWithTrafficAndPassPromtool) {
   EXPECT_EQ(report, "") << "promtool has remarks";
 }
 
+TEST_F(AdminHttpTest, LatencyHistogramsPlaceASlowCommand) {
+  // A script that keeps Redis busy for 60 ms: one observation above 50 ms in both the request
+  // histogram and the upstream round-trip one; ten quick GETs add ten observations.
+  const std::string req = "respite_request_duration_seconds";
+  const std::string rtt = "respite_upstream_rtt_seconds";
+  const std::string before = get(admin_, "/metrics").body;
+  Client c = connect();
+  for (int i = 0; i < 10; ++i) ASSERT_EQ(c.call({"GET", "lat:none"}), "(nil)");
+  const std::string quick = get(admin_, "/metrics").body;
+  EXPECT_EQ(sample(quick, req + "_count") - sample(before, req + "_count"), 10) << quick;
+  EXPECT_EQ(sample(quick, rtt + "_count") - sample(before, rtt + "_count"), 10) << quick;
+  const char* busy =
+      "local s = redis.call('TIME') "
+      "repeat local n = redis.call('TIME') until (n[1] - s[1]) * 1000000 + (n[2] - s[2]) >= 60000 "
+      "return 1";
+  ASSERT_EQ(c.call({"EVAL", busy, "0"}), ":1");
+  const std::string after = get(admin_, "/metrics").body;
+  for (const std::string& h : {req, rtt}) {
+    EXPECT_EQ(sample(after, h + "_count") - sample(quick, h + "_count"), 1) << h;
+    EXPECT_EQ(sample(after, h + "_bucket{le=\"0.05\"}") - sample(quick, h + "_bucket{le=\"0.05\"}"), 0) << h;
+    EXPECT_EQ(sample(after, h + "_bucket{le=\"+Inf\"}") - sample(quick, h + "_bucket{le=\"+Inf\"}"), 1) << h;
+    EXPECT_GE(sample(after, h + "_sum") - sample(quick, h + "_sum"), 0.06) << h;
+  }
+  // RESPITE STATS shows the same distributions as quantile estimates.
+  const std::string stats = c.call({"RESPITE", "STATS"});
+  EXPECT_NE(stats.find("request_latency_count:"), std::string::npos) << stats;
+  EXPECT_NE(stats.find("rtt_p99_us:"), std::string::npos) << stats;
+}
+
 TEST_F(AdminHttpTest, StatsIsJson) {
   HttpReply s = get(admin_, "/stats");
   EXPECT_EQ(s.status, 200);

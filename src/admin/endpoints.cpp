@@ -131,6 +131,9 @@ std::vector<Figure> Endpoints::figures() const {
           "result=\"success\"");
   counter("respite_config_reloads_total", "Configuration reloads, by result.", static_cast<double>(s.reload_failures),
           "result=\"failure\"");
+  gauge("respite_config_restart_pending",
+        "Changed settings the last successful reload could not apply live (a restart applies them).",
+        static_cast<double>(server_.restart_pending().size()));
   gauge("respite_upstream_connections", "Pooled (shared) connections to Redis, by state.",
         static_cast<double>(pool_.ready_count()), "state=\"ready\"");
   gauge("respite_upstream_connections", "Pooled (shared) connections to Redis, by state.",

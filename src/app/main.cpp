@@ -53,15 +53,16 @@ class Reloader {
   Reloader(const config::CliOptions& cli, const config::Config& running, ratelimit::Limiter& limiter)
       : cli_(cli), running_(running), limiter_(limiter) {}
 
-  // False with `error` (also logged) when the new configuration is invalid.
-  bool reload(std::string& error) {
+  // False with `error` (also logged) when the new configuration is invalid. True with
+  // `restart` listing the changed keys that only a restart applies (empty: none).
+  bool reload(std::string& error, std::vector<std::string>& restart) {
     config::Config next;
     if (!config::load_config(cli_, config::Environment{}, next, error) ||
         !ratelimit::Limiter::check(next.ratelimit, cmd::CommandTable::builtin(), error)) {
       obs::error("configuration reload failed: {}; keeping the running configuration", error);
       return false;
     }
-    std::vector<std::string> restart;
+    restart.clear();
     for (const std::string& key : config::changed_config_keys(running_, next)) {
       if (!config::reloads_live(key)) restart.push_back(key);
     }
@@ -104,7 +105,8 @@ int run(const config::CliOptions& cli, const config::Config& cfg) {
   }
   proxy::Server server(loop, cfg, pool, cache, limiter);
   Reloader reloader(cli, cfg, limiter);
-  server.set_reload_handler([&reloader](std::string& error) { return reloader.reload(error); },
+  server.set_reload_handler(
+      [&reloader](std::string& error, std::vector<std::string>& restart) { return reloader.reload(error, restart); },
                             &reloader.running());
 
   // The admin listener starts first: /livez answers at once, /readyz once Redis is reachable.

@@ -335,8 +335,10 @@ bool Server::reload(std::string& error) {
     ++stats_.reload_failures;
     return false;
   }
-  bool ok = reload_(error);
+  std::vector<std::string> restart;
+  bool ok = reload_(error, restart);
   ++(ok ? stats_.reloads : stats_.reload_failures);
+  if (ok) restart_pending_ = std::move(restart);
   return ok;
 }
 
@@ -368,6 +370,7 @@ std::string Server::stats_text() const {
   line("rate_limited", stats_.rate_limited);
   line("config_reloads", stats_.reloads);
   line("config_reload_failures", stats_.reload_failures);
+  line("config_restart_pending", restart_pending_.size());
   // Quantiles are estimates from the histogram buckets (what /metrics exports).
   auto latency = [&](std::string_view name, const obs::Histogram& h) {
     line(std::string(name) + "_count", h.count());

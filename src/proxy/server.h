@@ -109,12 +109,18 @@ class Server {
 
   // Configuration reload (SIGHUP and RESPITE RELOAD both come here): `fn` is main's Reloader.
   // `running`: the settings in effect, live ones as reloaded (RESPITE CONFIG shows it).
-  void set_reload_handler(std::function<bool(std::string& error)> fn, const config::Config* running) {
+  // ReloadFn: false with the error when the file is invalid; true with the changed keys that
+  // need a restart (logged by the Reloader).
+  using ReloadFn = std::function<bool(std::string& error, std::vector<std::string>& restart)>;
+  void set_reload_handler(ReloadFn fn, const config::Config* running) {
     reload_ = std::move(fn);
     running_ = running;
   }
   const config::Config& running_config() const { return running_ ? *running_ : cfg_; }
+  // Counts the result; remembers which changed keys wait for a restart (until the next
+  // successful reload says otherwise).
   bool reload(std::string& error);
+  const std::vector<std::string>& restart_pending() const { return restart_pending_; }
   // Whether a client authenticated as `user` may run RESPITE admin commands (admin.users).
   bool is_admin(std::string_view user) const;
   // RESPITE STATS: INFO-style sections (server, upstream, near-cache, rate limits).
@@ -154,7 +160,8 @@ class Server {
   net::Timer drain_timer_;                            // drain deadline
   std::function<void()> drained_;                     // drain completion callback
   bool draining_ = false;                             // drain() was called
-  std::function<bool(std::string&)> reload_;          // applies a reload (main's Reloader)
+  ReloadFn reload_;                                   // applies a reload (main's Reloader)
+  std::vector<std::string> restart_pending_;          // keys the last good reload could not apply live
   const config::Config* running_ = nullptr;           // the Reloader's view of the settings in effect
   uint64_t started_ms_ = 0;                           // loop time at construction (uptime)
 };

@@ -32,7 +32,10 @@ bool ClientSession::handle_respite(Args args) {
   } else if (args.size() == 2 && is(1, "reload")) {
     std::string error;
     if (server_.reload(error)) {
-      reply_local(errors::kOk);
+      // +OK, or +OK with the changed settings only a restart applies.
+      std::string keys;
+      for (const auto& k : server_.restart_pending()) keys += (keys.empty() ? "" : ", ") + k;
+      reply_local(keys.empty() ? std::string(errors::kOk) : "+OK (restart respite to apply: " + keys + ")\r\n");
     } else {
       reply_error("-ERR configuration reload failed: " + error + "\r\n");
     }

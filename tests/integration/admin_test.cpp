@@ -65,10 +65,19 @@ TEST_F(AdminTest, StatsConfigAndReloadWithoutClientAuthentication) {
   EXPECT_EQ(field(after, "max_delayed"), 7) << after;  // the valid reload's value stays
   EXPECT_NE(one(c, {"RESPITE", "CONFIG"}).find("max_delayed = 7"), std::string::npos);
 
+  // A change only a restart applies is named in the reply and counted, not ignored.
+  rewrite(kBase + "[ratelimit]\nmax_delayed = 7\n[client]\nmax_pending = 99\n");
+  EXPECT_EQ(one(c, {"RESPITE", "RELOAD"}), "+OK (restart respite to apply: client.max_pending)\r\n");
+  EXPECT_EQ(field(one(c, {"RESPITE", "STATS"}), "config_restart_pending"), 1);
+  EXPECT_NE(one(c, {"RESPITE", "CONFIG"}).find("max_pending = 1024"), std::string::npos);  // still running
+  rewrite(kBase + "[ratelimit]\nmax_delayed = 7\n");
+  EXPECT_EQ(one(c, {"RESPITE", "RELOAD"}), kOk);
+  EXPECT_EQ(field(one(c, {"RESPITE", "STATS"}), "config_restart_pending"), 0);
+
   // SIGHUP goes the same way and is counted the same.
   rewrite(kBase + "[ratelimit]\nmax_delayed = 9\n");
   stack().respite()->send_signal(SIGHUP);
-  EXPECT_TRUE(poll_until([&] { return field(one(c, {"RESPITE", "STATS"}), "config_reloads") == 2; },
+  EXPECT_TRUE(poll_until([&] { return field(one(c, {"RESPITE", "STATS"}), "config_reloads") == 4; },
                          deadline_in(kWait), 5ms));
   EXPECT_EQ(field(one(c, {"RESPITE", "STATS"}), "max_delayed"), 9);
 

@@ -46,12 +46,14 @@ void raise_fd_limit(const config::Config& cfg) {
 }
 
 // SIGHUP: reads the configuration again, the way it was read at start (same file, flags
-// and environment). What can change live is applied (rate limits, log level); other
+// and environment). What can change live is applied (rate limits, log level, denied
+// commands, admin users: config::reloads_live says which); other
 // changes are reported as needing a restart. An invalid configuration changes nothing.
 class Reloader {
  public:
-  Reloader(const config::CliOptions& cli, const config::Config& running, ratelimit::Limiter& limiter)
-      : cli_(cli), running_(running), limiter_(limiter) {}
+  Reloader(const config::CliOptions& cli, const config::Config& running, ratelimit::Limiter& limiter,
+           proxy::Server& server)
+      : cli_(cli), running_(running), limiter_(limiter), server_(server) {}
 
   // False with `error` (also logged) when the new configuration is invalid. True with
   // `restart` listing the changed keys that only a restart applies (empty: none).
@@ -73,6 +75,11 @@ class Reloader {
     if (next.log.level != running_.log.level) obs::set_log_level(next.log.level);
     running_.ratelimit = next.ratelimit;
     running_.log = next.log;
+    if (next.client.deny_commands != running_.client.deny_commands) {
+      server_.set_deny_commands(next.client.deny_commands);
+      running_.client.deny_commands = next.client.deny_commands;
+    }
+    running_.admin.users = next.admin.users;  // Server::is_admin reads the running configuration
     if (!restart.empty()) {
       std::string keys;
       for (const auto& k : restart) keys += (keys.empty() ? "" : ", ") + k;
@@ -90,6 +97,7 @@ class Reloader {
   const config::CliOptions& cli_;
   config::Config running_;  // the settings in effect (live ones updated by reloads)
   ratelimit::Limiter& limiter_;
+  proxy::Server& server_;
 };
 
 int run(const config::CliOptions& cli, const config::Config& cfg) {
@@ -104,7 +112,7 @@ int run(const config::CliOptions& cli, const config::Config& cfg) {
     return 2;
   }
   proxy::Server server(loop, cfg, pool, cache, limiter);
-  Reloader reloader(cli, cfg, limiter);
+  Reloader reloader(cli, cfg, limiter, server);
   server.set_reload_handler(
       [&reloader](std::string& error, std::vector<std::string>& restart) { return reloader.reload(error, restart); },
                             &reloader.running());

@@ -749,7 +749,8 @@ std::vector<std::string> changed_config_keys(const Config& before, const Config&
 
 bool reloads_live(std::string_view key) {
   // Kept in step with what the Reloader in src/app/main.cpp applies.
-  return key.substr(0, 10) == "ratelimit." || key == "log.level";
+  return key.substr(0, 10) == "ratelimit." || key == "log.level" || key == "client.deny_commands" ||
+         key == "admin.users";
 }
 
 std::string default_config_report() {

@@ -148,6 +148,11 @@ std::vector<ClientSession*> Server::snapshot() const {
   return out;
 }
 
+void Server::set_deny_commands(const std::vector<std::string>& names) {
+  deny_ = std::unordered_set<std::string>(names.begin(), names.end());
+  index_denied_commands();
+}
+
 void Server::index_denied_commands() {
   // Table commands are marked once here (a container denies all its subcommands), so the
   // check per request is an index; names not in the table (modules) stay in deny_.
@@ -345,7 +350,7 @@ bool Server::reload(std::string& error) {
 uint64_t Server::uptime_ms() const { return loop_.now_ms() - started_ms_; }
 
 bool Server::is_admin(std::string_view user) const {
-  const auto& admins = cfg_.admin.users;
+  const auto& admins = running_config().admin.users;  // reloads apply live
   return std::find(admins.begin(), admins.end(), user) != admins.end();
 }
 

@@ -89,6 +89,8 @@ class Server {
   const auth::Authenticator& auth() const { return auth_; }
   // The database the shared upstream connections use (the upstream URL's).
   int shared_db() const { return cfg_.upstream.address.db; }
+  // Replaces client.deny_commands (a reload); lowercase names, as the config loader gives them.
+  void set_deny_commands(const std::vector<std::string>& names);
   // Whether client.deny_commands names this command (or its container command).
   bool denied(const cmd::Decision& d, std::span<const std::string_view> args) const;
   // A live session by CLIENT ID, or null.

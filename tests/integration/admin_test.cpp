@@ -85,6 +85,31 @@ TEST_F(AdminTest, StatsConfigAndReloadWithoutClientAuthentication) {
   EXPECT_TRUE(starts_with(one(c, {"RESPITE"}), "-ERR wrong number of arguments"));
 }
 
+TEST_F(AdminTest, DeniedCommandsAndAdminUsersReloadOnOpenConnections) {
+  start(kBase + "[client]\ndeny_commands = [\"flushall\"]\n" +
+        "users = [{ name = \"app\", password = \"app-pw\" }, { name = \"boss\", password = \"boss-pw\" }]\n"
+        "[admin]\nusers = [\"boss\"]\n");
+  RawConn app = stack().raw();
+  ASSERT_EQ(one(app, {"AUTH", "app", "app-pw"}), kOk);
+  RawConn boss = stack().raw();
+  ASSERT_EQ(one(boss, {"AUTH", "boss", "boss-pw"}), kOk);
+  EXPECT_NE(one(app, {"FLUSHALL"}).find("client.deny_commands"), std::string::npos);
+  EXPECT_EQ(one(app, {"SET", "admin:reload", "1"}), kOk);
+  EXPECT_TRUE(starts_with(one(app, {"RESPITE", "STATS"}), "-NOPERM"));
+
+  // Now SET is denied, FLUSHALL is not, and app is an admin: the same connections see it.
+  const std::string users =
+      "[client]\nusers = [{ name = \"app\", password = \"app-pw\" }, { name = \"boss\", password = \"boss-pw\" }]\n"
+      "deny_commands = [\"set\"]\n[admin]\nusers = [\"app\"]\n";
+  rewrite(kBase + users);
+  EXPECT_EQ(one(boss, {"RESPITE", "RELOAD"}), kOk);  // both keys apply live: nothing to restart
+  EXPECT_NE(one(app, {"SET", "admin:reload", "2"}).find("client.deny_commands"), std::string::npos);
+  EXPECT_EQ(one(app, {"FLUSHALL"}), kOk);
+  EXPECT_TRUE(starts_with(one(app, {"RESPITE", "STATS"}), "$"));
+  EXPECT_TRUE(starts_with(one(boss, {"RESPITE", "STATS"}), "-NOPERM"));
+  EXPECT_NE(one(app, {"RESPITE", "CONFIG"}).find("deny_commands = [\"set\"]"), std::string::npos);
+}
+
 TEST_F(AdminTest, OnlyAdminUsersMayRunThemWhenClientsAuthenticate) {
   start(kBase + kUsers);
   RawConn anon = stack().raw();

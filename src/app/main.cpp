@@ -47,13 +47,13 @@ void raise_fd_limit(const config::Config& cfg) {
 
 // SIGHUP: reads the configuration again, the way it was read at start (same file, flags
 // and environment). What can change live is applied (rate limits, log level, denied
-// commands, admin users: config::reloads_live says which); other
+// commands, admin users, cache rules and sizes: config::reloads_live says which); other
 // changes are reported as needing a restart. An invalid configuration changes nothing.
 class Reloader {
  public:
   Reloader(const config::CliOptions& cli, const config::Config& running, ratelimit::Limiter& limiter,
-           proxy::Server& server)
-      : cli_(cli), running_(running), limiter_(limiter), server_(server) {}
+           proxy::Server& server, cache::NearCache& cache)
+      : cli_(cli), running_(running), limiter_(limiter), server_(server), cache_(cache) {}
 
   // False with `error` (also logged) when the new configuration is invalid. True with
   // `restart` listing the changed keys that only a restart applies (empty: none).
@@ -65,8 +65,10 @@ class Reloader {
       return false;
     }
     restart.clear();
+    bool cache_rules = false;
     for (const std::string& key : config::changed_config_keys(running_, next)) {
       if (!config::reloads_live(key)) restart.push_back(key);
+      if (key == "cache.rules" || key == "cache.max_ttl_ms") cache_rules = true;
     }
     if (!limiter_.configure(next.ratelimit, uv_hrtime(), error)) {  // checked above: not expected
       obs::error("configuration reload failed: {}; keeping the running configuration", error);
@@ -80,6 +82,11 @@ class Reloader {
       running_.client.deny_commands = next.client.deny_commands;
     }
     running_.admin.users = next.admin.users;  // Server::is_admin reads the running configuration
+    cache_.reconfigure(next.cache, cache_rules);
+    running_.cache.rules = next.cache.rules;
+    running_.cache.max_ttl_ms = next.cache.max_ttl_ms;
+    running_.cache.memory_bytes = next.cache.memory_bytes;
+    running_.cache.max_value_bytes = next.cache.max_value_bytes;
     if (!restart.empty()) {
       std::string keys;
       for (const auto& k : restart) keys += (keys.empty() ? "" : ", ") + k;
@@ -98,6 +105,7 @@ class Reloader {
   config::Config running_;  // the settings in effect (live ones updated by reloads)
   ratelimit::Limiter& limiter_;
   proxy::Server& server_;
+  cache::NearCache& cache_;
 };
 
 int run(const config::CliOptions& cli, const config::Config& cfg) {
@@ -112,7 +120,7 @@ int run(const config::CliOptions& cli, const config::Config& cfg) {
     return 2;
   }
   proxy::Server server(loop, cfg, pool, cache, limiter);
-  Reloader reloader(cli, cfg, limiter, server);
+  Reloader reloader(cli, cfg, limiter, server, cache);
   server.set_reload_handler(
       [&reloader](std::string& error, std::vector<std::string>& restart) { return reloader.reload(error, restart); },
                             &reloader.running());

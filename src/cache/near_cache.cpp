@@ -130,6 +130,16 @@ void NearCache::track(UpstreamConn& c) {
   if (c.send_args(this, make_cookie(Kind::Tracking, epoch_ & 0xffffffffu, i), args) != 0) conn_epoch_[i] = epoch_;
 }
 
+void NearCache::reconfigure(const config::CacheConfig& next, bool rules_changed) {
+  if (!enabled_) return;
+  store_.set_max_value(next.max_value_bytes);
+  store_.set_budget(next.memory_bytes);
+  if (rules_changed) {
+    policy_.set_rules(next.rules, static_cast<uint64_t>(next.max_ttl_ms));
+    flush("the cache rules changed (reload)");
+  }
+}
+
 void NearCache::flush(std::string_view why) {
   if (store_.entries() > 0 || store_.pending_fills() > 0) obs::debug("near-cache flushed: {}", why);
   store_.flush();

@@ -98,6 +98,10 @@ class NearCache final : private upstream::ReplySink {
   void invalidate_key(std::string_view key);
   void invalidate_hash(uint64_t key_hash);
   void flush(std::string_view why);
+  // A configuration reload: new key rules and TTL cap (the cache is flushed: entries were
+  // admitted under the old ones), and new memory and value limits (evicting down at once).
+  // Nothing happens when the cache is disabled.
+  void reconfigure(const config::CacheConfig& next, bool rules_changed);
   // RESPITE CACHE FLUSH <pattern>: drops the entries whose key matches the Redis glob
   // `pattern` (every database) and cancels every pending fill (Store::invalidate_matching).
   // O(entries). Returns the number of entries dropped.

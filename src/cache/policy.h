@@ -39,6 +39,11 @@ class Policy {
   // How long entries of this key may live, in ms; 0: the key is not cached (a rule says so,
   // or BCAST mode does not track it).
   uint64_t ttl_ms(std::string_view key) const;
+  // A reload: new key rules and cap (the caller flushes what the old ones admitted).
+  void set_rules(const std::vector<config::CacheRule>& rules, uint64_t max_ttl_ms) {
+    rules_ = rules;
+    max_ttl_ms_ = max_ttl_ms;
+  }
   // Appends the positions of the keys of a Write to `out`; false if they cannot be known.
   bool write_keys(const cmd::Decision& d, std::span<const std::string_view> args, std::vector<size_t>& out) const;
   // Names of the cached commands (docs, tests).

@@ -749,8 +749,10 @@ std::vector<std::string> changed_config_keys(const Config& before, const Config&
 
 bool reloads_live(std::string_view key) {
   // Kept in step with what the Reloader in src/app/main.cpp applies.
-  return key.substr(0, 10) == "ratelimit." || key == "log.level" || key == "client.deny_commands" ||
-         key == "admin.users";
+  static constexpr std::string_view kLive[] = {"log.level",          "client.deny_commands", "admin.users",
+                                               "cache.rules",        "cache.max_ttl_ms",     "cache.memory_bytes",
+                                               "cache.max_value_bytes"};
+  return key.substr(0, 10) == "ratelimit." || std::find(std::begin(kLive), std::end(kLive), key) != std::end(kLive);
 }
 
 std::string default_config_report() {

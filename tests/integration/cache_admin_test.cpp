@@ -1,7 +1,7 @@
 // The near-cache's admin command RESPITE CACHE FLUSH <pattern> against a real Redis: only the
 // entries of matching keys go (the next read of one reaches Redis, the others stay hits), the
-// reply counts them, arity errors, and the admin.users guard when clients authenticate. The
-// fixture is in cache_fixture.h.
+// reply counts them, arity errors, and the admin.users guard when clients authenticate; and a
+// reload of the cache rules and budget. The fixture is in cache_fixture.h.
 #include <string>
 
 #include "integration/cache_fixture.h"
@@ -111,6 +111,40 @@ TEST_F(CacheAdminAuthTest, FlushPatternNeedsAnAdminUser) {
   EXPECT_EQ(stat("pattern_flushes"), 0);
   EXPECT_EQ(admin().call({"RESPITE", "CACHE", "FLUSH", "user:*"}), ":1");
   EXPECT_EQ(stat("entries"), 0);
+}
+
+// Reloading cache.rules applies to the running cache: the entries admitted under the old rules
+// go, and a key the new rules exclude is no longer cached; cache.memory_bytes shrinks the budget.
+class CacheReloadTest : public CacheTest {
+ protected:
+  StackOptions options() override {
+    StackOptions o;
+    o.respite_args = {"--config", write_config(dir_, "[cache]\nmemory_bytes = \"8m\"\n")};
+    return o;
+  }
+  TempDir dir_;  // holds the config file
+};
+
+TEST_F(CacheReloadTest, RulesAndBudgetApplyOnReload) {
+  Client c = connect();
+  ASSERT_EQ(redis().call({"SET", "nocache:1", "a"}), "+OK");
+  ASSERT_EQ(redis().call({"SET", "other:1", "b"}), "+OK");
+  cache_get(c, "nocache:1", "\"a\"");
+  cache_get(c, "other:1", "\"b\"");
+  ASSERT_EQ(stat("entries"), 2);
+  ASSERT_EQ(stat("budget_bytes"), 8000000) << stats().raw;
+
+  write_config(dir_, "[cache]\nmemory_bytes = \"4m\"\nrules = [{ pattern = \"nocache:*\", cache = false }]\n");
+  EXPECT_EQ(admin().call({"RESPITE", "RELOAD"}), "+OK");  // every changed key applies live
+  EXPECT_EQ(stat("entries"), 0) << "entries admitted under the old rules were kept";
+  EXPECT_EQ(stat("budget_bytes"), 4000000) << stats().raw;
+
+  // nocache:1 now always reaches Redis; other:1 is cached again.
+  const long long g0 = redis_calls("get");
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(c.call({"GET", "nocache:1"}), "\"a\"");
+  EXPECT_EQ(redis_calls("get"), g0 + 3);
+  cache_get(c, "other:1", "\"b\"");
+  EXPECT_EQ(stat("entries"), 1);
 }
 
 }  // namespace

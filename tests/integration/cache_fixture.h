@@ -1,6 +1,7 @@
 // The near-cache integration tests' shared fixture: CacheTest (a stack with the cache on, a
 // direct Redis client and an admin client through respite) and the helpers the test files
-// cache_basic_test.cpp, cache_writes_test.cpp and cache_lifecycle_test.cpp share.
+// cache_basic_test.cpp, cache_writes_test.cpp, cache_lifecycle_test.cpp and cache_admin_test.cpp
+// share (admin_test.cpp and admin_http_test.cpp use its ProxyTest helpers).
 //
 // Hits and misses are told apart twice: by respite's counters (RESPITE CACHE STATS, answered
 // by respite) and by Redis's own (INFO commandstats read directly on Redis: a hit adds no call).

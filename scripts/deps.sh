@@ -11,6 +11,9 @@ PACKAGES=(
   python3 python3-redis ruby ruby-redis
   nutcracker
   prometheus  # promtool, which checks the /metrics output in the integration tests
+  # deploy/check.py, which checks deploy/ without a cluster or a Docker daemon (Debian's
+  # docker-compose is used for `docker-compose config` only; docker.io is not installed)
+  python3-yaml python3-jsonschema yamllint docker-compose
 )
 
 missing=()

@@ -55,7 +55,6 @@ void Loop::on_check(uv_check_t* h) { static_cast<Loop*>(h->data)->flush_all(); }
 void Loop::on_idle(uv_idle_t* h) { static_cast<Loop*>(h->data)->flush_all(); }
 
 void Loop::flush_all() {
-  stamp();
   // Flushing can make handlers queue more output (to other streams); those land in
   // dirty_ and are picked up by the next round of this loop.
   while (!dirty_.empty()) {

@@ -9,6 +9,7 @@
 #include <uv.h>
 
 #include <cstdint>
+#include <ctime>
 #include <vector>
 
 namespace respite::net {
@@ -29,11 +30,17 @@ class Loop {
   // Milliseconds of the loop's cached clock.
   uint64_t now_ms() const { return uv_now(&loop_); }
   // The monotonic clock in nanoseconds as read at the start of the current callback: every
-  // callback that can move requests or replies (socket reads and writes, timers, connects,
-  // the end-of-iteration flush) calls stamp() first. Latency figures and rate limits read
-  // it, so a batch of requests or replies costs one clock reading.
+  // callback that can move requests or replies (socket reads and write completions, timers,
+  // connects, accepts, signals) calls stamp() first. Latency figures and rate limits read
+  // it, so a batch of requests or replies costs one clock reading. (The end-of-iteration
+  // flush does not stamp: a batch written there carries the time of the callback that
+  // queued it, microseconds earlier.)
   uint64_t clock_ns() const { return clock_ns_; }
-  uint64_t stamp() { return clock_ns_ = uv_hrtime(); }
+  uint64_t stamp() {
+    timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);  // what uv_hrtime reads, without its two calls around it
+    return clock_ns_ = static_cast<uint64_t>(t.tv_sec) * 1'000'000'000u + static_cast<uint64_t>(t.tv_nsec);
+  }
 
   // Registers `s` to be flushed at the end of this iteration (idempotent).
   void defer_flush(Stream* s);
@@ -49,7 +56,7 @@ class Loop {
   uv_check_t check_;            // runs flush_all after the poll phase
   uv_idle_t idle_;              // active while streams wait, so poll does not block first
   bool idle_active_ = false;    // whether idle_ is started
-  uint64_t clock_ns_ = 0;       // uv_hrtime() at the last stamp()
+  uint64_t clock_ns_ = 0;       // CLOCK_MONOTONIC (as uv_hrtime) at the last stamp()
   std::vector<Stream*> dirty_;  // streams with unflushed output, in registration order
   std::vector<Stream*> flushing_;  // scratch swapped with dirty_ during flush_all
 };

@@ -156,10 +156,8 @@ void ClientSession::track_sent(upstream::UpstreamConn* conn, uint64_t ticket, si
     return;
   }
   ++server_.stats().forwarded;
-  for (size_t i = 0; i < replies; ++i) {
-    slots_.push_back(Slot{next_seq_ + i, conn, ticket + i, false, discard_, replace, {}});
-    slots_.back().start_ns = batch_now_;
-  }
+  for (size_t i = 0; i < replies; ++i)
+    slots_.push_back(Slot{next_seq_ + i, conn, ticket + i, false, discard_, replace, {}, false, CacheAfter::None, batch_now_});
   next_seq_ += replies;
   inflight_ += replies;
   inflight_conn_ = conn;
@@ -281,8 +279,7 @@ void ClientSession::reply_local(std::string_view bytes) {
     after_output();
     return;
   }
-  slots_.push_back(Slot{next_seq_++, nullptr, 0, true, discard_, {}, std::string(bytes)});
-  slots_.back().start_ns = batch_now_;
+  slots_.push_back(Slot{next_seq_++, nullptr, 0, true, discard_, {}, std::string(bytes), false, CacheAfter::None, batch_now_});
 }
 
 void ClientSession::on_reply(uint64_t cookie, std::string_view raw) { fill(cookie, raw); }

@@ -64,6 +64,24 @@ TEST(AdminRender, HistogramQuantilesInterpolateWithinABucket) {
   EXPECT_EQ(big.quantile_ns(0.5), 10'000'000'000u);  // the +Inf bucket reports the last bound
 }
 
+TEST(AdminRender, HistogramBucketsMatchAPlainScan) {
+  // observe() jumps to a starting bucket by the value's power of two; a plain scan of the
+  // bounds must agree for values around every bound and every power of two.
+  std::vector<uint64_t> values = {0, 1, 2, 3, ~uint64_t{0}};
+  for (uint64_t b : obs::Histogram::kBoundsNs) values.insert(values.end(), {b - 1, b, b + 1});
+  for (int k = 1; k < 64; ++k) {
+    const uint64_t p = uint64_t{1} << k;
+    values.insert(values.end(), {p - 1, p, p + 1});
+  }
+  for (uint64_t v : values) {
+    obs::Histogram h;
+    h.observe(v);
+    size_t expect = 0;
+    while (expect < obs::Histogram::kBoundsNs.size() && v > obs::Histogram::kBoundsNs[expect]) ++expect;
+    for (size_t i = 0; i < obs::Histogram::kBuckets; ++i) EXPECT_EQ(h.bucket(i), i == expect ? 1u : 0u) << v;
+  }
+}
+
 TEST(AdminRender, HttpResponses) {
   EXPECT_EQ(http_render({200, "text/plain", "ok\n"}, false),
             "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 3\r\nCache-Control: no-store\r\n"

@@ -29,10 +29,10 @@ class Loop {
   void stop();
   // Milliseconds of the loop's cached clock.
   uint64_t now_ms() const { return uv_now(&loop_); }
-  // The monotonic clock in nanoseconds as read at the start of the current callback: every
-  // callback that can move requests or replies (socket reads and write completions, timers,
-  // connects, accepts, signals) calls stamp() first. Latency figures and rate limits read
-  // it, so a batch of requests or replies costs one clock reading. (The end-of-iteration
+  // The monotonic clock in nanoseconds as last read by stamp(): where requests or replies
+  // start moving (a client session framing its input, an upstream connection reading
+  // replies), and at timers, connects, accepts and signals. Latency figures and rate limits
+  // read it, so a batch of requests or replies costs one clock reading. (The end-of-iteration
   // flush does not stamp: a batch written there carries the time of the callback that
   // queued it, microseconds earlier.)
   uint64_t clock_ns() const { return clock_ns_; }

@@ -39,7 +39,6 @@ void Stream::on_alloc(uv_handle_t* h, size_t, uv_buf_t* out) {
 
 void Stream::on_read(uv_stream_t* h, ssize_t nread, const uv_buf_t*) {
   auto* self = static_cast<Stream*>(h->data);
-  self->loop_.stamp();
   if (nread > 0) {
     self->input_.commit(static_cast<size_t>(nread));
     if (self->handler_ && !self->closing_) self->handler_->on_readable(*self);
@@ -85,7 +84,6 @@ void Stream::flush() {
 
 void Stream::on_write(uv_write_t* req, int status) {
   auto* self = static_cast<Stream*>(req->data);
-  self->loop_.stamp();
   self->writing_ = false;
   self->in_flight_.clear();
   self->in_flight_.shrink_if_empty(1024 * 1024);

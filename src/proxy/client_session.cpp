@@ -44,7 +44,8 @@ void ClientSession::on_readable(net::Stream&) {
 }
 
 void ClientSession::process_input() {
-  batch_now_ = server_.loop().clock_ns();
+  // Read fresh: process_input also runs from write completions and releases, not only reads.
+  batch_now_ = server_.loop().stamp();
   auto& in = stream_->input();
   const auto& cfg = ccfg_;
   if (tunnel_) {

@@ -279,6 +279,7 @@ void UpstreamConn::send_tunnel(std::string_view bytes) {
 }
 
 void UpstreamConn::on_readable(net::Stream& s) {
+  loop_.stamp();  // replies' arrival time: round trips, request latency
   auto& in = s.input();
   if (tunnel_sink_) {
     std::string_view bytes = in.view();

@@ -815,7 +815,11 @@ TEST_F(RateLimitTest, StatsAndBucketsShowCounters) {
 // 11. Accuracy: 1,000 requests/s under a flood from 20 connections sharing one identity.
 
 TEST_F(RateLimitTest, AccuracyAtAThousandPerSecond) {
-  start(ratelimit_config({Rule("hammer", 1000, 10).clients(R"(["name:hammer"])")}));
+  // Burst 100 (100 ms of tokens): a bucket that is full stops filling, so a respite the
+  // kernel leaves unscheduled for longer than the burst's worth loses the excess tokens. With
+  // burst 10 a loaded 2-core machine (other builds running) lost up to 18% that way; the
+  // rate itself is what is measured here.
+  start(ratelimit_config({Rule("hammer", 1000, 100).clients(R"(["name:hammer"])")}));
   constexpr int kConns = 20, kInFlight = 4;
   constexpr auto kRun = 5000ms;
   std::vector<RawConn> conns;
@@ -887,10 +891,10 @@ TEST_F(RateLimitTest, AccuracyAtAThousandPerSecond) {
                             << " s after the flood stopped";
   EXPECT_EQ(other, 0) << "first unexpected reply: " << first_other;
   const double elapsed = std::chrono::duration<double>(last_reply - t0).count();
-  const double expected = 1000 * elapsed + 10;
-  const double tolerance = 0.02 * (1000 * 5.0 + 10);
+  const double expected = 1000 * elapsed + 100;
+  const double tolerance = 0.02 * (1000 * 5.0 + 100);
   std::cout << "[ info ] accuracy: admitted " << admitted << " in " << elapsed << " s, expected " << expected
-            << " (1000/s * elapsed + burst 10; refused " << refused << ", "
+            << " (1000/s * elapsed + burst 100; refused " << refused << ", "
             << static_cast<long long>((admitted + refused) / elapsed) << " requests/s offered)\n";
   RecordProperty("admitted", std::to_string(admitted));
   RecordProperty("elapsed_s", std::to_string(elapsed));

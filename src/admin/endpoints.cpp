@@ -5,6 +5,7 @@
 #include <set>
 
 #include "cache/near_cache.h"
+#include "fallback/fallback.h"
 #include "proxy/server.h"
 #include "ratelimit/limiter.h"
 #include "upstream/upstream_pool.h"
@@ -77,6 +78,10 @@ bool Endpoints::ready(std::string& reason) const {
   if (server_.draining()) {
     reason = "draining: respite is shutting down";
     return false;
+  }
+  if (server_.fallback_active()) {
+    reason = "fallback active: Redis is unreachable or being caught up, clients are answered from local memory";
+    return true;
   }
   if (pool_.ready_count() == 0) {
     reason = "upstream unreachable: 0 of " + std::to_string(pool_.size()) + " pooled connections to Redis are ready";
@@ -172,6 +177,41 @@ std::vector<Figure> Endpoints::figures() const {
     gauge("respite_ratelimit_buckets", "Buckets a rate-limit rule holds now.", static_cast<double>(r.buckets), l);
   }
   gauge("respite_ratelimit_delayed_requests", "Requests held by delay rules now.", static_cast<double>(server_.held()));
+
+  const upstream::CircuitBreaker& b = pool_.breaker();
+  for (auto st : {upstream::CircuitBreaker::State::Closed, upstream::CircuitBreaker::State::Open,
+                  upstream::CircuitBreaker::State::HalfOpen}) {
+    gauge("respite_breaker_state", "The circuit breaker's state (1 for the current one).", b.state() == st ? 1 : 0,
+          std::string("state=\"") + upstream::CircuitBreaker::name(st) + "\"");
+  }
+  counter("respite_breaker_opens_total", "Times the circuit breaker opened (Redis considered unreachable).",
+          static_cast<double>(b.opens()));
+  counter("respite_breaker_failures_total", "Failures reported to the circuit breaker.",
+          static_cast<double>(b.failures_total()));
+  if (server_.has_fallback()) {
+    const fallback::Fallback& fb = server_.fallback();
+    const fallback::FallbackStats& fs = fb.stats();
+    gauge("respite_fallback_active", "1 while clients are answered from local memory (fallback.mode).",
+          fb.active() ? 1 : 0);
+    gauge("respite_fallback_replaying", "1 while the journal is being replayed into Redis.", fb.replaying() ? 1 : 0);
+    const char* replies = "Requests the fallback answered, by how.";
+    counter("respite_fallback_replies_total", replies, static_cast<double>(fs.local_replies), "source=\"local_store\"");
+    counter("respite_fallback_replies_total", replies, static_cast<double>(fs.stale_replies), "source=\"stale_cache\"");
+    counter("respite_fallback_replies_total", replies, static_cast<double>(fs.misses), "source=\"miss\"");
+    counter("respite_fallback_replies_total", replies, static_cast<double>(fs.refused), "source=\"refused\"");
+    counter("respite_fallback_journaled_total", "Writes appended to the fallback journal.",
+            static_cast<double>(fs.journaled));
+    counter("respite_fallback_journal_errors_total", "Writes refused because the journal could not take them.",
+            static_cast<double>(fs.journal_errors));
+    gauge("respite_fallback_journal_bytes", "Size of the fallback journal file.",
+          static_cast<double>(fb.journal_bytes()));
+    gauge("respite_fallback_journal_records", "Journaled writes not yet replayed into Redis.",
+          static_cast<double>(fb.journal_records()));
+    counter("respite_fallback_replayed_total", "Journaled writes Redis applied during replays.",
+            static_cast<double>(fs.replayed));
+    counter("respite_fallback_dead_lettered_total", "Journaled writes Redis refused during replays (dead-letter file).",
+            static_cast<double>(fs.dead_lettered));
+  }
   return f;
 }
 

@@ -12,6 +12,7 @@
 #include "admin/endpoints.h"
 #include "admin/http_server.h"
 #include "cache/near_cache.h"
+#include "fallback/fallback.h"
 #include "config/cli.h"
 #include "config/config_loader.h"
 #include "config/upstream_url.h"
@@ -120,6 +121,18 @@ int run(const config::CliOptions& cli, const config::Config& cfg) {
     return 2;
   }
   proxy::Server server(loop, cfg, pool, cache, limiter);
+  // The fallback watches the pool's circuit breaker; it opens its journal (recovering one
+  // left by an earlier run) before anything else happens.
+  fallback::Fallback fallback(loop, cfg.fallback, pool, cfg.upstream.address.db);
+  if (std::string error; !fallback.start(error)) {
+    obs::error("{}", error);
+    return 1;
+  }
+  server.set_fallback(&fallback);
+  if (fallback.mode() != fallback::Mode::Off) {
+    cache.keep_entries_when_down([&fallback] { return fallback.active(); });
+    fallback.set_on_recovered([&cache] { cache.resume(); });
+  }
   Reloader reloader(cli, cfg, limiter, server, cache);
   server.set_reload_handler(
       [&reloader](std::string& error, std::vector<std::string>& restart) { return reloader.reload(error, restart); },
@@ -158,10 +171,11 @@ int run(const config::CliOptions& cli, const config::Config& cfg) {
     admin::HttpServer* admin;
     upstream::UpstreamPool* pool;
     cache::NearCache* cache;
+    fallback::Fallback* fallback;
     net::Loop* loop;
     uv_signal_t* handles[2];
     bool draining = false;
-  } ctx{&server, &admin_http, &pool, &cache, &loop, {&sigterm, &sigint}};
+  } ctx{&server, &admin_http, &pool, &cache, &fallback, &loop, {&sigterm, &sigint}};
   auto on_signal = [](uv_signal_t* h, int signum) {
     auto* c = static_cast<SignalCtx*>(h->data);
     c->loop->stamp();
@@ -174,6 +188,7 @@ int run(const config::CliOptions& cli, const config::Config& cfg) {
     obs::info("signal {}: draining ({} client(s), {} request(s) in flight)", signum, c->server->client_count(),
               c->pool->inflight());
     c->server->drain(static_cast<uint64_t>(c->server->config().server.drain_timeout_ms), [c] {
+      c->fallback->shutdown();  // syncs the journal
       c->cache->shutdown();
       c->pool->shutdown(errors::kShuttingDown);
       c->admin->stop();  // /readyz said 503 all through the drain
@@ -204,6 +219,7 @@ int run(const config::CliOptions& cli, const config::Config& cfg) {
   }
   server.close_all();
   admin_http.stop();
+  fallback.shutdown();
   cache.shutdown();
   pool.shutdown(errors::kShuttingDown);
   loop.run();

@@ -80,6 +80,10 @@ void NearCache::on_link_event(UpstreamConn& c, UpstreamConn::Event e) {
   if (e == UpstreamConn::Event::Ready) {
     link_ready_ = true;
     c.set_push_sink(this);
+    if (frozen_) {
+      thaw("tracking (re)established");
+      return;
+    }
     new_epoch("tracking (re)established");
     for (size_t i = 0; i < pool_.size(); ++i) {
       if (pool_.shared(i).ready()) track(pool_.shared(i));
@@ -91,9 +95,32 @@ void NearCache::on_link_event(UpstreamConn& c, UpstreamConn::Event e) {
     link_ready_ = false;
     pongs_ = pings_sent_;  // nothing more will answer; fenced clients see a flushed, unused cache
     ping_sent_ms_ = 0;
-    new_epoch("invalidation connection lost");
+    if (hold_frozen_) {
+      freeze("invalidation connection lost");
+    } else {
+      new_epoch("invalidation connection lost");
+    }
   }
 }
+
+void NearCache::freeze(std::string_view why) {
+  if (frozen_) return;
+  frozen_ = true;
+  ++epoch_;  // nothing tracked so far is usable: no fills until thawed
+  obs::info("near-cache frozen ({}): {} entries kept for the fallback, no hits served", why, store_.entries());
+}
+
+void NearCache::thaw(std::string_view why) {
+  if (!frozen_ || (hold_frozen_ && hold_frozen_())) return;
+  frozen_ = false;
+  new_epoch(why);  // invalidations were missed while frozen: flush
+  if (!link_ready_) return;
+  for (size_t i = 0; i < pool_.size(); ++i) {
+    if (pool_.shared(i).ready()) track(pool_.shared(i));
+  }
+}
+
+void NearCache::resume() { thaw("Redis serves again"); }
 
 void NearCache::new_epoch(std::string_view why) {
   ++epoch_;
@@ -105,11 +132,21 @@ void NearCache::on_pool_event(UpstreamConn& c, UpstreamConn::Event e) {
   auto i = static_cast<size_t>(c.index());
   if (i >= conn_epoch_.size()) return;
   if (e == UpstreamConn::Event::Ready) {
-    track(c);
+    if (frozen_) {
+      thaw("a pool connection is back");
+    } else {
+      track(c);
+    }
   } else if (e == UpstreamConn::Event::Lost) {
     // Redis forgot what this connection read: entries filled through it get no more
     // invalidations.
-    if (conn_epoch_[i] == epoch_ && epoch_ != 0) flush("a tracking pool connection was lost");
+    if (conn_epoch_[i] == epoch_ && epoch_ != 0) {
+      if (hold_frozen_) {
+        freeze("a tracking pool connection was lost");
+      } else {
+        flush("a tracking pool connection was lost");
+      }
+    }
     conn_epoch_[i] = 0;
   }
 }
@@ -292,6 +329,7 @@ std::string NearCache::stats_text() const {
   line("evictions", s.evictions);
   line("expirations", s.expirations);
   line("flushes", s.flushes);
+  line("stale_hits", s.stale_hits);
   line("pattern_flushes", s.pattern_flushes);
   line("pattern_flushed_entries", s.pattern_flushed_entries);
   line("entries", store_.entries());

@@ -23,6 +23,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <span>
 #include <string>
@@ -78,9 +79,21 @@ class NearCache final : private upstream::ReplySink {
   // Whether a read sent now on `conn` may fill the cache.
   bool usable(const upstream::UpstreamConn* conn) const;
   // Whether the cache may serve hits (tracking is established).
-  bool serving() const { return enabled_ && link_ready_; }
+  bool serving() const { return enabled_ && link_ready_ && !frozen_; }
   // A cached reply for this request, or null (counts a hit or a miss).
   const std::string* lookup(Args args, uint64_t now_ms) { return store_.find(db_, args, now_ms); }
+  // Fallback (Redis unreachable): a cached reply up to grace_ms past its expiry, or null.
+  const std::string* lookup_stale(Args args, uint64_t now_ms, uint64_t grace_ms) {
+    return enabled_ ? store_.find_stale(db_, args, now_ms, grace_ms) : nullptr;
+  }
+  // Fallback on: a lost invalidation or pool connection freezes the cache instead of
+  // flushing it. Frozen, it serves no hits (serving() is false) and fills nothing, but its
+  // entries stay for lookup_stale(). It thaws (flush, new epoch, tracking set up again) when
+  // the connections are back and `hold()` is false; resume() retries that (the fallback calls
+  // it once Redis serves again).
+  void keep_entries_when_down(std::function<bool()> hold) { hold_frozen_ = std::move(hold); }
+  void resume();
+  bool frozen() const { return frozen_; }
 
   // Sends a cacheable read on `conn` for `sink` (cookie), or joins the same request already
   // in flight there. `raw`: the request as the client sent it (empty: encode `args`).
@@ -165,6 +178,8 @@ class NearCache final : private upstream::ReplySink {
   void on_link_event(upstream::UpstreamConn& c, upstream::UpstreamConn::Event e);
   void track(upstream::UpstreamConn& c);
   void new_epoch(std::string_view why);
+  void freeze(std::string_view why);
+  void thaw(std::string_view why);
   void ping_tick();
   uint64_t send_ping();  // a PING on the link; its number, or 0 if not accepted
   // Tracking is up and every ready pool connection tracks in the current epoch.
@@ -195,6 +210,8 @@ class NearCache final : private upstream::ReplySink {
   int db_;                                   // database of the shared connections
   bool enabled_;
   Policy policy_;
+  std::function<bool()> hold_frozen_;        // set: freeze on losses; true: stay frozen
+  bool frozen_ = false;                      // entries kept for the fallback, nothing served
   Store store_;
   std::unique_ptr<upstream::UpstreamConn> link_;  // the invalidation connection
   bool link_ready_ = false;

@@ -504,6 +504,14 @@ bool Store::contains(int db, Args args, uint64_t now_ms) const {
   return e && e->expires_ms > now_ms;
 }
 
+const std::string* Store::find_stale(int db, Args args, uint64_t now_ms, uint64_t grace_ms) {
+  Impl& s = *impl_;
+  Entry* e = s.lookup(db, args, identity_hash(db, args));
+  if (!e || now_ms >= e->expires_ms + grace_ms) return nullptr;
+  ++s.stats.stale_hits;
+  return &e->value;
+}
+
 Store::Ticket Store::begin_fill(uint64_t key_hash) {
   Impl& s = *impl_;
   ++s.pending[key_hash].count;

@@ -45,6 +45,7 @@ struct StoreStats {
   uint64_t evictions = 0;         // entries dropped to stay within the budget
   uint64_t expirations = 0;       // entries dropped because their expiry passed
   uint64_t flushes = 0;           // flush() calls
+  uint64_t stale_hits = 0;        // find_stale() returned an entry
   uint64_t pattern_flushes = 0;   // invalidate_matching() calls
   uint64_t pattern_flushed_entries = 0;  // entries dropped by invalidate_matching()
 };
@@ -76,6 +77,9 @@ class Store {
   const std::string* find(int db, Args args, uint64_t now_ms);
   // Like find() without counting or marking (tests, MGET planning).
   bool contains(int db, Args args, uint64_t now_ms) const;
+  // While Redis is unreachable (fallback): the cached reply for (db, args) even if it
+  // expired, as long as less than grace_ms ago. Counts a stale hit; never removes.
+  const std::string* find_stale(int db, Args args, uint64_t now_ms, uint64_t grace_ms);
 
   // Registers a pending fill for the key with this hash.
   Ticket begin_fill(uint64_t key_hash);

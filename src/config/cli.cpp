@@ -6,7 +6,7 @@
 namespace respite::config {
 namespace {
 
-enum class Flag { Config, Listen, Admin, Upstream, Set, LogLevel, CheckConfig, PrintDefaults, Version, Help };
+enum class Flag { Config, Listen, Admin, DataDir, Upstream, Set, LogLevel, CheckConfig, PrintDefaults, Version, Help };
 
 struct FlagSpec {
   std::string_view long_name;   // "--config"
@@ -19,6 +19,7 @@ constexpr FlagSpec kFlags[] = {
     {"--config", "-c", Flag::Config, true},
     {"--listen", "", Flag::Listen, true},
     {"--admin", "", Flag::Admin, true},
+    {"--data-dir", "", Flag::DataDir, true},
     {"--upstream", "", Flag::Upstream, true},
     {"--set", "", Flag::Set, true},
     {"--log-level", "", Flag::LogLevel, true},
@@ -89,6 +90,7 @@ bool parse_cli(int argc, char** argv, CliOptions& out, std::string& error) {
         break;
       case Flag::Listen: opts.listen = std::move(value); break;
       case Flag::Admin: opts.admin = std::move(value); break;
+      case Flag::DataDir: opts.data_dir = std::move(value); break;
       case Flag::Upstream: opts.upstream = std::move(value); break;
       case Flag::LogLevel: opts.log_level = std::move(value); break;
       case Flag::Set: {
@@ -128,6 +130,8 @@ Options:
                           ("" disables TCP); same as --set server.listen=ADDR
       --admin ADDR        the HTTP admin listener (/livez, /readyz, /metrics, /stats),
                           host:port ("" disables); same as --set admin.listen=ADDR
+      --data-dir DIR      where the fallback journal and dead-letter file are kept;
+                          same as --set fallback.data_dir=DIR
       --upstream URL      the Redis server: redis://[[user]:password@]host[:port][/db]
                           or unix:/path/to/socket[?db=N]; same as --set upstream.url=URL
       --set KEY=VALUE     override one setting, e.g. --set client.max_pending=2048,
@@ -155,7 +159,8 @@ Environment:
 Empty variables are ignored.
 
 Precedence (later wins): built-in defaults, the config file, the environment,
---set options in order, then --listen, --upstream and --log-level.
+--set options in order, then --listen, --admin, --data-dir, --upstream and
+--log-level.
 )";
 }
 

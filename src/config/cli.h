@@ -16,6 +16,7 @@ struct CliOptions {
   std::optional<std::string> upstream;                     // --upstream URL (upstream.url)
   std::optional<std::string> log_level;                    // --log-level LEVEL (log.level)
   std::optional<std::string> admin;                        // --admin ADDR (admin.listen)
+  std::optional<std::string> data_dir;                     // --data-dir DIR (fallback.data_dir)
   bool check_config = false;                               // --check-config: validate, print, exit
   bool print_defaults = false;                             // --print-default-config: print every default, exit
   bool version = false;                                    // --version: print the version, exit

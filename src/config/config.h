@@ -132,6 +132,23 @@ struct AdminConfig {
   std::vector<std::string> users = {"admin"};  // with client auth on: the users allowed RESPITE admin commands
 };
 
+// When Redis is unreachable (docs/fallback.md).
+struct FallbackConfig {
+  std::string mode = "off";                   // off | read-only | local
+  std::string data_dir;                       // where the journal and dead-letter file live (--data-dir); needed by local
+  std::string journal_file = "journal.rjl";   // the write journal, relative to data_dir
+  std::string dead_letter_file = "dead-letter.jsonl";  // replayed writes Redis refused, relative to data_dir
+  std::string fsync = "always";               // always | everysec | no: when journal appends reach the disk
+  size_t max_memory = 64 * 1024 * 1024;       // the local store's budget; beyond it writes are refused
+  size_t max_journal_bytes = 1024ull * 1024 * 1024;  // the journal's bound; beyond it writes are refused
+  int stale_max_age_ms = 60000;               // while Redis is unreachable, cached replies are served this long past their expiry
+  std::string miss = "error";                 // error | nil: a read neither the store nor the cache can answer
+  int breaker_failures = 3;                   // consecutive failures that open the breaker
+  int breaker_open_ms = 1000;                 // least time open before a recovered Redis is used again
+  int breaker_open_max_ms = 30000;            // cap of that time, doubled after each failed recovery
+  size_t replay_batch = 64;                   // journal records in flight to Redis at once during replay
+};
+
 struct LogConfig {
   std::string level = "info";  // trace, debug, info, warn, error, critical, off
 };
@@ -143,6 +160,7 @@ struct Config {
   CacheConfig cache;
   RateLimitConfig ratelimit;
   AdminConfig admin;
+  FallbackConfig fallback;
   LogConfig log;
 };
 

@@ -131,12 +131,25 @@ const Field kFields[] = {
     RESPITE_FIELD(ratelimit, rules, Kind::LimitRules),
     RESPITE_FIELD(admin, listen, Kind::String),
     RESPITE_FIELD(admin, users, Kind::Words),
+    RESPITE_FIELD(fallback, mode, Kind::String),
+    RESPITE_FIELD(fallback, data_dir, Kind::String),
+    RESPITE_FIELD(fallback, journal_file, Kind::String),
+    RESPITE_FIELD(fallback, dead_letter_file, Kind::String),
+    RESPITE_FIELD(fallback, fsync, Kind::String),
+    RESPITE_FIELD(fallback, max_memory, Kind::Bytes),
+    RESPITE_FIELD(fallback, max_journal_bytes, Kind::Bytes),
+    RESPITE_FIELD(fallback, stale_max_age_ms, Kind::Int),
+    RESPITE_FIELD(fallback, miss, Kind::String),
+    RESPITE_FIELD(fallback, breaker_failures, Kind::Int),
+    RESPITE_FIELD(fallback, breaker_open_ms, Kind::Int),
+    RESPITE_FIELD(fallback, breaker_open_max_ms, Kind::Int),
+    RESPITE_FIELD(fallback, replay_batch, Kind::Count),
     RESPITE_FIELD(log, level, Kind::String),
 };
 
 #undef RESPITE_FIELD
 
-constexpr std::string_view kTables[] = {"server", "client", "upstream", "cache", "ratelimit", "admin", "log"};
+constexpr std::string_view kTables[] = {"server", "client", "upstream", "cache", "ratelimit", "admin", "fallback", "log"};
 
 std::string full_key(const Field& f) { return std::string(f.table) + "." + std::string(f.name); }
 
@@ -513,7 +526,7 @@ bool load_file(Loader& loader, const std::string& path, std::string& error) {
     if (!is_table_name(table)) {
       if (table_node.is_table()) {
         error = node_origin(path, table_node) + ": unknown config table '[" + std::string(table) +
-                "]' (known tables: [server], [client], [upstream], [cache], [ratelimit], [admin], [log])";
+                "]' (known tables: [server], [client], [upstream], [cache], [ratelimit], [admin], [fallback], [log])";
       } else {
         error = unknown_key_error("", table, node_origin(path, table_node));
       }
@@ -630,6 +643,7 @@ bool load_layers(const CliOptions& cli, const Environment& env, Loader& loader, 
   // 5. dedicated flags
   if (cli.listen && !loader.set_text("server", "listen", *cli.listen, "--listen", error)) return false;
   if (cli.admin && !loader.set_text("admin", "listen", *cli.admin, "--admin", error)) return false;
+  if (cli.data_dir && !loader.set_text("fallback", "data_dir", *cli.data_dir, "--data-dir", error)) return false;
   if (cli.upstream && !loader.set_text("upstream", "url", *cli.upstream, "--upstream", error)) return false;
   if (cli.log_level && !loader.set_text("log", "level", *cli.log_level, "--log-level", error)) return false;
 

@@ -301,6 +301,35 @@ bool validate_config(Config& c, const std::function<std::string(std::string_view
       return fail("admin.users", "entry " + std::to_string(i + 1) + " is empty or has spaces or control characters");
   }
 
+  // [fallback]
+  {
+    const FallbackConfig& f = c.fallback;
+    auto one_of = [](const std::string& v, std::initializer_list<std::string_view> options) {
+      return std::find(options.begin(), options.end(), v) != options.end();
+    };
+    if (!one_of(f.mode, {"off", "read-only", "local"}))
+      return fail("fallback.mode", "'" + f.mode + "' is not a fallback mode (use off, read-only or local)");
+    if (!one_of(f.fsync, {"always", "everysec", "no"}))
+      return fail("fallback.fsync", "'" + f.fsync + "' is not an fsync policy (use always, everysec or no)");
+    if (!one_of(f.miss, {"error", "nil"}))
+      return fail("fallback.miss", "'" + f.miss + "' is not a miss policy (use error or nil)");
+    if (f.mode == "local" && f.data_dir.empty())
+      return fail("fallback.data_dir", "is needed by fallback.mode = \"local\" (the journal lives there; or --data-dir DIR)");
+    for (const auto& [key, file] : {std::pair{"fallback.journal_file", &f.journal_file},
+                                    std::pair{"fallback.dead_letter_file", &f.dead_letter_file}}) {
+      if (file->empty() || file->front() == '/' || file->find("..") != std::string::npos)
+        return fail(key, "must be a file name relative to fallback.data_dir (not empty, not absolute, no '..')");
+    }
+    if (f.max_memory < 1024 * 1024) return fail("fallback.max_memory", "must be at least 1mb");
+    if (f.max_journal_bytes < 1024 * 1024) return fail("fallback.max_journal_bytes", "must be at least 1mb");
+    if (f.stale_max_age_ms < 0) return fail("fallback.stale_max_age_ms", "must not be negative");
+    if (f.breaker_failures < 1) return fail("fallback.breaker_failures", "must be at least 1");
+    if (f.breaker_open_ms < 1) return fail("fallback.breaker_open_ms", "must be at least 1");
+    if (f.breaker_open_max_ms < f.breaker_open_ms)
+      return fail("fallback.breaker_open_max_ms", "must be at least fallback.breaker_open_ms");
+    if (f.replay_batch < 1 || f.replay_batch > 10000) return fail("fallback.replay_batch", "must be 1 to 10000");
+  }
+
   // [log]
   std::string level = c.log.level;
   std::transform(level.begin(), level.end(), level.begin(), [](unsigned char ch) { return std::tolower(ch); });

@@ -18,7 +18,8 @@
 // The code is in several files: client_session.cpp (lifecycle, sending, pinning, reply
 // order), session_commands.cpp (what each kind of request does), session_connection.cpp (the
 // connection commands: CLIENT, AUTH, HELLO, SELECT, RESET), session_cache.cpp (the
-// near-cache), session_limits.cpp (rate limits) and session_admin.cpp (RESPITE commands).
+// near-cache), session_limits.cpp (rate limits), session_admin.cpp (RESPITE commands) and
+// session_fallback.cpp (requests answered while Redis is unreachable).
 //
 // Lifetime: owned by the Server; deleted after its socket's close callback. Before that,
 // every request still in flight is cancelled and the pinned connection is returned (or
@@ -125,6 +126,10 @@ class ClientSession final : private net::StreamHandler,
   bool handle_respite(Args args);
   bool handle_respite_cache(Args args);
   bool handle_respite_ratelimit(Args args);
+  // While Redis is unreachable (session_fallback.cpp).
+  bool handle_fallback(const cmd::Decision& d, Args args);
+  bool fallback_refuses_kind(const cmd::Decision& d) const;
+  void fallback_seed(const cmd::Decision& d, Args args);
 
   // Rate limits (session_limits.cpp). The common case first, inline: a known command other
   // than QUIT and EXEC that every applying rule admits at once (and is charged). False:
@@ -267,6 +272,8 @@ class ClientSession final : private net::StreamHandler,
   bool limits_stale_ = true;               // the identity changed: resolve limits_ again
   bool limit_admitted_ = false;            // the request being handled has passed the limits
   bool held_ = false;                      // a delay limit holds the next request (stalled_ too)
+  std::string fallback_reply_;             // scratch for LocalStore::execute
+  std::vector<std::string> fallback_journal_;  // scratch: the journal form of a write
   uint64_t batch_now_ = 0;                 // the loop's clock when process_input began (limits, latency)
   std::vector<const cmd::CommandInfo*> multi_cmds_;  // commands queued in MULTI (charged at EXEC)
   const cmd::CommandInfo* last_cmd_ = nullptr;  // last known command (CLIENT LIST cmd=; NULL if none)

@@ -6,6 +6,7 @@
 #include "config/config_values.h"
 #include "core/errors.h"
 #include "core/parse.h"
+#include "fallback/fallback.h"
 #include "net/loop.h"
 #include "net/stream.h"
 #include "obs/log.h"
@@ -347,6 +348,8 @@ bool Server::reload(std::string& error) {
   return ok;
 }
 
+bool Server::fallback_active() const { return fallback_ && fallback_->active(); }
+
 uint64_t Server::uptime_ms() const { return loop_.now_ms() - started_ms_; }
 
 bool Server::is_admin(std::string_view user) const {
@@ -391,6 +394,7 @@ std::string Server::stats_text() const {
   line("pinned_idle", pool_.pinned_idle_count());
   latency("rtt", pool_.rtt());
   out += "\r\n" + cache_.stats_text() + "\r\n" + limiter_.stats_text(delayed_.size());
+  if (fallback_) out += "\r\n" + fallback_->stats_text();
   return out;
 }
 

@@ -36,6 +36,10 @@ namespace respite::ratelimit {
 class Limiter;
 }
 
+namespace respite::fallback {
+class Fallback;
+}
+
 namespace respite::proxy {
 
 class ClientSession;
@@ -82,6 +86,12 @@ class Server {
   upstream::UpstreamPool& pool() { return pool_; }
   cache::NearCache& cache() { return cache_; }
   ratelimit::Limiter& limiter() { return limiter_; }
+  // The fallback (main sets it before start()); fallback_active(): sessions answer locally.
+  void set_fallback(fallback::Fallback* f) { fallback_ = f; }
+  fallback::Fallback& fallback() { return *fallback_; }
+  const fallback::Fallback& fallback() const { return *fallback_; }
+  bool has_fallback() const { return fallback_ != nullptr; }
+  bool fallback_active() const;
   // Requests held by delay rate limits: `s` is resumed (release_hold()) after `wait_ns`.
   void hold(ClientSession* s, uint64_t wait_ns);
   size_t held() const { return delayed_.size(); }
@@ -162,6 +172,7 @@ class Server {
   net::Timer drain_timer_;                            // drain deadline
   std::function<void()> drained_;                     // drain completion callback
   bool draining_ = false;                             // drain() was called
+  fallback::Fallback* fallback_ = nullptr;            // when Redis is unreachable (not owned)
   ReloadFn reload_;                                   // applies a reload (main's Reloader)
   std::vector<std::string> restart_pending_;          // keys the last good reload could not apply live
   const config::Config* running_ = nullptr;           // the Reloader's view of the settings in effect

@@ -88,6 +88,10 @@ bool ClientSession::handle(const resp::Request& req, std::string_view raw) {
     }
   }
   if (d.info) last_cmd_ = d.info;  // unknown names are not echoed (CLIENT LIST is line-based)
+  // Redis unreachable: plain and stateful requests are answered locally (session_fallback.cpp);
+  // connection commands (AUTH, HELLO, CLIENT, QUIT, RESET...) keep their usual path.
+  if (server_.fallback_active() && !pinned_ && (d.kind == cmd::Kind::Plain || fallback_refuses_kind(d)))
+    return handle_fallback(d, args);
 
   switch (d.kind) {
     case cmd::Kind::Plain:

@@ -190,6 +190,18 @@ void UpstreamConn::become_ready() {
   if (on_state_) on_state_(*this, Event::Ready);
 }
 
+void UpstreamConn::note_reply_kind(std::string_view raw) {
+  const bool cannot_serve =
+      raw.starts_with("-LOADING") || raw.starts_with("-MASTERDOWN") || raw.starts_with("-READONLY");
+  if (cannot_serve) {
+    unavailable_ = true;
+    if (on_state_) on_state_(*this, Event::Unavailable);
+  } else if (unavailable_) {
+    unavailable_ = false;
+    if (on_state_) on_state_(*this, Event::Available);
+  }
+}
+
 void UpstreamConn::check_timeout() {
   if (state_ != State::Ready || queue_.empty()) return;
   uint64_t age = loop_.now_ms() - queue_.front().sent_ms;
@@ -331,6 +343,7 @@ void UpstreamConn::on_readable(net::Stream& s) {
           s.write_soon();
         }
       }
+      if (raw[0] == '-' || unavailable_) note_reply_kind(raw);
       if (p.sink) {
         p.sink->on_reply(p.cookie, raw);
         if (stream_ != &s) return;  // the sink closed or dropped this connection

@@ -46,8 +46,11 @@ namespace respite::upstream {
 class UpstreamConn : private net::StreamHandler {
  public:
   enum class State { Idle, Connecting, Handshaking, Ready };
-  // What the pool hears: became ready, lost readiness, or a connect/handshake attempt failed.
-  enum class Event { Ready, Lost, AttemptFailed };
+  // What the pool hears: became ready, lost readiness, or a connect/handshake attempt failed;
+  // Unavailable: a reply said Redis cannot serve now (-LOADING, -MASTERDOWN, -READONLY), once
+  // per such reply; Available: the first normal reply after those. (The circuit breaker
+  // counts them; readiness does not change.)
+  enum class Event { Ready, Lost, AttemptFailed, Unavailable, Available };
   // Invalidation: the near-cache's connection subscribed to __redis__:invalidate (reconnects
   // like a shared one; learns its CLIENT ID; every reply outside requests is a push frame).
   enum class Role : uint8_t { Shared, Dedicated, Invalidation };
@@ -129,6 +132,8 @@ class UpstreamConn : private net::StreamHandler {
   bool accept_request() const;
   uint64_t push(ReplySink* sink, uint64_t cookie, size_t replies, PushKind push);
   bool is_push_frame(std::string_view raw) const;
+  // A reply's first bytes: Event::Unavailable / Available for the circuit breaker.
+  void note_reply_kind(std::string_view raw);
 
   // net::StreamHandler
   void on_readable(net::Stream& s) override;
@@ -159,6 +164,7 @@ class UpstreamConn : private net::StreamHandler {
   };
   core::RingQueue<Batch> batch_ends_;    // written batches still awaiting replies, oldest first
   obs::Histogram* rtt_ = nullptr;        // round-trip times, or null
+  bool unavailable_ = false;             // the last reply said Redis cannot serve (Event::Unavailable)
   uint64_t last_flushed_ticket_ = 0;     // newest ticket handed to the socket
   bool flush_waiting_ = false;           // requests queued while max_batches_in_flight were out
   core::RingQueue<Step> handshake_;      // handshake replies still expected, in order

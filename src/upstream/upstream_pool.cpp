@@ -1,6 +1,7 @@
 #include "upstream/upstream_pool.h"
 
 #include "config/upstream_url.h"
+#include "net/loop.h"
 #include "obs/log.h"
 
 namespace respite::upstream {
@@ -96,6 +97,10 @@ void UpstreamPool::retire(UpstreamConn* c) {
 }
 
 void UpstreamPool::on_pinned_state(UpstreamConn& c, UpstreamConn::Event e) {
+  if (e == UpstreamConn::Event::Unavailable || e == UpstreamConn::Event::Available) {
+    note_breaker(e, "a dedicated connection");
+    return;
+  }
   auto it = pinned_.find(&c);
   if (it == pinned_.end()) return;
   Pinned& p = it->second;
@@ -128,7 +133,24 @@ size_t UpstreamPool::inflight() const {
   return n;
 }
 
+void UpstreamPool::note_breaker(UpstreamConn::Event e, std::string_view where) {
+  const uint64_t now = loop_.now_ms();
+  switch (e) {
+    case UpstreamConn::Event::Ready:
+    case UpstreamConn::Event::Available: breaker_.success(now); break;
+    case UpstreamConn::Event::AttemptFailed:
+      breaker_.failure(now, std::string("cannot connect to or set up ") + std::string(where));
+      break;
+    case UpstreamConn::Event::Lost: breaker_.failure(now, std::string(where) + " was lost"); break;
+    case UpstreamConn::Event::Unavailable:
+      breaker_.failure(now, "Redis replied that it cannot serve (-LOADING, -MASTERDOWN or -READONLY)");
+      break;
+  }
+}
+
 void UpstreamPool::on_state(UpstreamConn& c, UpstreamConn::Event e) {
+  if (!stopping_) note_breaker(e, "a pooled connection");
+  if (e == UpstreamConn::Event::Unavailable || e == UpstreamConn::Event::Available) return;
   auto idx = static_cast<size_t>(c.index());
   if (e != UpstreamConn::Event::Lost && !tried_[idx]) {
     tried_[idx] = true;

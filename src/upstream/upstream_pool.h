@@ -17,6 +17,7 @@
 
 #include "config/config.h"
 #include "net/timer.h"
+#include "upstream/breaker.h"
 #include "upstream/upstream_conn.h"
 
 namespace respite::upstream {
@@ -72,6 +73,11 @@ class UpstreamPool {
   // wait is not a round trip).
   const obs::Histogram& rtt() const { return rtt_; }
   size_t pinned_idle_count() const { return idle_.size(); }
+  // The circuit breaker fed by every connection's outcomes (see breaker.h); the fallback
+  // watches it. Settings before start().
+  CircuitBreaker& breaker() { return breaker_; }
+  const CircuitBreaker& breaker() const { return breaker_; }
+  void configure_breaker(CircuitBreaker::Settings s) { breaker_ = CircuitBreaker(s); }
 
  private:
   enum class Use : uint8_t { Borrowed, Resetting, Idle };
@@ -81,6 +87,7 @@ class UpstreamPool {
     Use use;                             // where it is in its cycle
   };
 
+  void note_breaker(UpstreamConn::Event e, std::string_view where);
   void on_state(UpstreamConn& c, UpstreamConn::Event e);
   void on_pinned_state(UpstreamConn& c, UpstreamConn::Event e);
   void park(Pinned& p);
@@ -90,6 +97,7 @@ class UpstreamPool {
   obs::Histogram rtt_;                                 // round trips on conns_ (declared first: outlives them)
   std::vector<std::unique_ptr<UpstreamConn>> conns_;   // the shared connections
   size_t ready_ = 0;                                   // how many are ready now
+  CircuitBreaker breaker_;                             // Redis reachable or not, from the outcomes
   bool announced_down_ = false;                        // "all down" was logged
   bool stopping_ = false;                              // shutdown() called
   std::vector<bool> tried_;                            // per connection: first attempt finished

@@ -473,3 +473,40 @@ TEST_F(FakeUpstreamTest, RequestsGatherWhileTheBatchLimitIsReached) {
 
 }  // namespace
 }  // namespace respite::test
+
+namespace respite::test {
+namespace {
+
+// Replies saying Redis cannot serve (-LOADING while it loads its dataset, -READONLY after a
+// failover) count as failures: consecutive ones open the circuit breaker and the fallback
+// answers; once the fake serves again, the breaker half-opens after its least time open and
+// closes (nothing to replay in read-only mode).
+TEST_F(FakeUpstreamTest, LoadingRepliesOpenTheBreakerAndTheFallbackAnswers) {
+  std::atomic<bool> loading{true};
+  fake_.set_script([&](const FakeUpstream::Request& r) {
+    if (loading) return FakeUpstream::Action{"-LOADING Redis is loading the dataset in memory\r\n"};
+    return FakeUpstream::Action{r.args[0] == "GET" ? FakeUpstream::bulk("back") : std::string("+OK\r\n")};
+  });
+  start({"fallback.mode=read-only", "fallback.breaker_failures=3", "fallback.breaker_open_ms=100"});
+  RawConn c = client();
+  // Three -LOADING replies reach the client as they are, and open the breaker.
+  for (int i = 0; i < 3; ++i) {
+    c.send_all(resp_command({"GET", "k"}), deadline_in(kWait));
+    EXPECT_EQ(next(c), "-LOADING Redis is loading the dataset in memory\r\n");
+  }
+  ASSERT_TRUE(respite_->wait_for_log("circuit breaker closed -> open", deadline_in(kWait)));
+  c.send_all(resp_command({"GET", "k"}), deadline_in(kWait));
+  EXPECT_EQ(next(c).rfind("-FALLBACK cannot answer 'get'", 0), 0u);  // answered by respite, not the fake
+  const size_t seen = fake_.request_count();
+
+  // Redis serves again: the pool's connection is up all along, so the breaker half-opens
+  // once its least time open is over, and closes.
+  loading = false;
+  ASSERT_TRUE(respite_->wait_for_log("fallback over", deadline_in(kWait)));
+  c.send_all(resp_command({"GET", "k"}), deadline_in(kWait));
+  EXPECT_EQ(next(c), "$4\r\nback\r\n");
+  EXPECT_EQ(fake_.request_count(), seen + 1);
+}
+
+}  // namespace
+}  // namespace respite::test

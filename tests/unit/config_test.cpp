@@ -337,7 +337,7 @@ TEST(ConfigLoader, DocsTablesMatchTheDefaultsTheBinaryReports) {
 }
 
 TEST(ConfigLoader, KnownKeysCoverEveryField) {
-  EXPECT_EQ(known_config_keys().size(), 51u);
+  EXPECT_EQ(known_config_keys().size(), 64u);
 }
 
 TEST(ConfigLoader, LoadsFile) {
@@ -1050,6 +1050,44 @@ TEST(ConfigListenAddress, Parses) {
                           "[::1]6380", "host:1"}) {
     EXPECT_FALSE(parse_listen_address(bad, a, err)) << bad;
   }
+}
+
+}  // namespace
+}  // namespace respite::config
+
+namespace respite::config {
+namespace {
+
+TEST(ConfigFallback, SectionDefaultsErrorsAndTheDataDirFlag) {
+  Config defaults;
+  EXPECT_EQ(defaults.fallback.mode, "off");
+  EXPECT_EQ(defaults.fallback.fsync, "always");
+  auto err = [](const std::string& toml) { return load_err(with_file(TempFile(toml))); };
+  EXPECT_NE(err("[fallback]\nmode = \"on\"\n").find("fallback.mode"), std::string::npos);
+  EXPECT_NE(err("[fallback]\nmode = \"local\"\n").find("fallback.data_dir"), std::string::npos);
+  EXPECT_NE(err("[fallback]\nfsync = \"sometimes\"\n").find("fallback.fsync"), std::string::npos);
+  EXPECT_NE(err("[fallback]\nmiss = \"maybe\"\n").find("fallback.miss"), std::string::npos);
+  EXPECT_NE(err("[fallback]\njournal_file = \"../j\"\n").find("fallback.journal_file"), std::string::npos);
+  EXPECT_NE(err("[fallback]\nbreaker_failures = 0\n").find("fallback.breaker_failures"), std::string::npos);
+  EXPECT_NE(err("[fallback]\nbreaker_open_ms = 100\nbreaker_open_max_ms = 10\n").find("breaker_open_max_ms"),
+            std::string::npos);
+  EXPECT_NE(err("[fallback]\nreplay_batch = 0\n").find("fallback.replay_batch"), std::string::npos);
+
+  // --data-dir gives fallback.data_dir, over the file.
+  TempFile file("[fallback]\nmode = \"local\"\ndata_dir = \"/from/file\"\n");
+  CliOptions cli = with_file(file);
+  cli.data_dir = "/from/flag";
+  EXPECT_EQ(load_ok(cli).fallback.data_dir, "/from/flag");
+}
+
+TEST(ConfigFallback, ExampleFileLoads) {
+  CliOptions cli;
+  cli.config_path = std::string(RESPITE_SOURCE_DIR) + "/conf/examples/fallback-local.toml";
+  Config cfg = load_ok(cli);
+  EXPECT_EQ(cfg.fallback.mode, "local");
+  EXPECT_EQ(cfg.fallback.fsync, "always");
+  EXPECT_EQ(cfg.fallback.journal_file, "journal.rjl");
+  EXPECT_FALSE(cfg.fallback.data_dir.empty());
 }
 
 }  // namespace

@@ -22,22 +22,18 @@ FsyncPolicy parse_fsync(const std::string& f) {
   return FsyncPolicy::Always;
 }
 
-uint64_t wall_ms() {
-  timeval tv;
-  gettimeofday(&tv, nullptr);
-  return static_cast<uint64_t>(tv.tv_sec) * 1000 + static_cast<uint64_t>(tv.tv_usec) / 1000;
-}
-
-bool cannot_serve(std::string_view raw) {
-  return raw.starts_with("-LOADING") || raw.starts_with("-MASTERDOWN") || raw.starts_with("-READONLY");
-}
-
 std::string join_path(const std::string& dir, const std::string& file) {
   if (dir.empty() || dir.back() == '/') return dir + file;
   return dir + "/" + file;
 }
 
 }  // namespace
+
+uint64_t wall_clock_ms() {
+  timeval tv;
+  gettimeofday(&tv, nullptr);
+  return static_cast<uint64_t>(tv.tv_sec) * 1000 + static_cast<uint64_t>(tv.tv_usec) / 1000;
+}
 
 Fallback::Fallback(net::Loop& loop, const config::FallbackConfig& cfg, upstream::UpstreamPool& pool, int default_db)
     : loop_(loop),
@@ -137,7 +133,7 @@ bool Fallback::journal(int db, std::span<const std::string> args, std::string& e
     return false;
   }
   std::vector<std::string_view> views(args.begin(), args.end());
-  if (!journal_->append(db, views, wall_ms(), error)) {
+  if (!journal_->append(db, views, wall_clock_ms(), error)) {
     ++stats_.journal_errors;
     obs::error("fallback journal: {}; the write was refused", error);
     return false;
@@ -224,7 +220,7 @@ void Fallback::on_reply(uint64_t cookie, std::string_view raw) {
   InFlight f = std::move(inflight_.front());
   inflight_.pop_front();
   (void)cookie;
-  if (cannot_serve(raw)) {
+  if (upstream::UpstreamConn::cannot_serve(raw)) {
     // Redis is not serving after all: the breaker hears it from the connection and opens.
     // This record was not applied; it is replayed again next time.
     stop_replay("Redis replied that it cannot serve");
@@ -240,7 +236,7 @@ void Fallback::on_reply(uint64_t cookie, std::string_view raw) {
   if (raw.starts_with("-")) {
     std::string_view line = raw.substr(1, raw.find('\r') == std::string_view::npos ? raw.size() - 1 : raw.find('\r') - 1);
     std::string error;
-    if (!dead_letter_->append(f.record, line, wall_ms(), error)) {
+    if (!dead_letter_->append(f.record, line, wall_clock_ms(), error)) {
       // Not recorded anywhere: keep the record in the journal and stop, rather than lose it.
       obs::error("fallback: writing the dead-letter file failed ({}); replay stopped", error);
       stop_replay("dead-letter write failed");

@@ -49,6 +49,10 @@ namespace respite::fallback {
 
 enum class Mode : uint8_t { Off, ReadOnly, Local };
 
+// Wall-clock milliseconds: the clock of Redis's absolute expiry times (PXAT), which the local
+// store and the journal use.
+uint64_t wall_clock_ms();
+
 struct FallbackStats {
   uint64_t activations = 0;     // times the fallback became active
   uint64_t local_replies = 0;   // requests answered by the local store

@@ -10,8 +10,6 @@
 //   3. fallback.miss: a null reply or a -FALLBACK error.
 // Writes are refused in read-only mode, and in local mode when the store cannot answer them
 // exactly. Stateful commands (transactions, blocking, pub/sub, MONITOR) are refused.
-#include <sys/time.h>
-
 #include "cache/near_cache.h"
 #include "cmd/command_table.h"
 #include "core/errors.h"
@@ -23,12 +21,6 @@
 
 namespace respite::proxy {
 namespace {
-
-uint64_t wall_ms() {
-  timeval tv;
-  gettimeofday(&tv, nullptr);
-  return static_cast<uint64_t>(tv.tv_sec) * 1000 + static_cast<uint64_t>(tv.tv_usec) / 1000;
-}
 
 // A RESP2 bulk string reply: its payload. False for anything else (nil included).
 bool parse_bulk(std::string_view r, std::string_view& out, size_t& used) {
@@ -154,7 +146,7 @@ bool ClientSession::handle_fallback(const cmd::Decision& d, Args args) {
     fallback::LocalStore& store = fb.store();
     std::string& reply = fallback_reply_;
     std::vector<std::string>& journal = fallback_journal_;
-    const uint64_t now = wall_ms();
+    const uint64_t now = fallback::wall_clock_ms();
     fallback::Outcome o = store.execute(db_, args, now, reply, journal);
     if (o == fallback::Outcome::Unknown) {
       fallback_seed(d, args);

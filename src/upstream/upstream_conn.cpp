@@ -191,9 +191,7 @@ void UpstreamConn::become_ready() {
 }
 
 void UpstreamConn::note_reply_kind(std::string_view raw) {
-  const bool cannot_serve =
-      raw.starts_with("-LOADING") || raw.starts_with("-MASTERDOWN") || raw.starts_with("-READONLY");
-  if (cannot_serve) {
+  if (cannot_serve(raw)) {
     unavailable_ = true;
     if (on_state_) on_state_(*this, Event::Unavailable);
   } else if (unavailable_) {

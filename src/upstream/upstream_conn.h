@@ -107,6 +107,11 @@ class UpstreamConn : private net::StreamHandler {
                      size_t replies = 1, PushKind push = PushKind::None);
   // Forgets the sink of an in-flight request; unknown tickets are ignored.
   void cancel(uint64_t ticket);
+  // Whether a reply says Redis cannot serve now: -LOADING (loading its dataset), -MASTERDOWN
+  // (a replica without its primary), -READONLY (a primary that became a replica).
+  static bool cannot_serve(std::string_view raw) {
+    return raw.starts_with("-LOADING") || raw.starts_with("-MASTERDOWN") || raw.starts_with("-READONLY");
+  }
   // Where round-trip times go: from writing a request's batch to reading its reply (null:
   // not measured). The histogram must outlive the connection.
   void set_rtt_histogram(obs::Histogram* h) { rtt_ = h; }
